@@ -1,0 +1,1 @@
+"""Referral system: phone sign-in, invite codes and referral lists (Reflex + FastAPI)."""

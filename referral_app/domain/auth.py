@@ -1,0 +1,41 @@
+"""Sign-in with a phone number and a one-time code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from referral_app.domain import codes, phones, users
+from referral_app.domain.clock import utcnow
+from referral_app.domain.codes import IssuedCode
+from referral_app.domain.sms import SmsSender
+from referral_app.i18n import translate
+from referral_app.models import User
+
+
+def request_code(db: Session, raw_phone: Any, sender: SmsSender, now: datetime | None = None) -> IssuedCode:
+    """Issue a code for the phone and hand it to ``sender``.
+
+    The answer is the same whether or not the phone has an account.
+    """
+    phone_number = phones.normalize_phone(raw_phone)
+    issued = codes.issue_code(db, phone_number, now)
+    sender.send(phone_number, translate("sms.code", code=issued.code, minutes=issued.ttl_seconds // 60))
+    return issued
+
+
+def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = None) -> User:
+    """Check the code and return the phone's user, creating it on first sign-in.
+
+    Raises a field error for malformed input (nothing is written), ``WrongCode`` or
+    ``TooManyAttempts`` for a code that does not match.
+    """
+    phone_number = phones.normalize_phone(raw_phone)
+    code = codes.normalize_code(raw_code)
+    now = now or utcnow()
+    codes.consume_code(db, phone_number, code, now)
+    user = users.get_or_create_user(db, phone_number, now)
+    db.commit()
+    return user

@@ -1,0 +1,125 @@
+"""One-time confirmation codes: issued per phone, stored as a keyed hash, used once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from referral_app.domain.clock import utcnow
+from referral_app.domain.errors import CodeRequired, InvalidCodeFormat, TooManyAttempts, WrongCode
+from referral_app.models import ConfirmationCode
+from referral_app.settings import settings
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A freshly issued code. ``code`` is the plain value: hand it to the SMS sender only."""
+
+    phone_number: str
+    code: str
+    expires_at: datetime
+    ttl_seconds: int
+
+
+def hash_code(phone_number: str, code: str) -> str:
+    """Keyed hash of a code, bound to its phone so a hash is useless for any other number."""
+    message = f"{phone_number}:{code}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def generate_code(length: int | None = None) -> str:
+    """A uniformly random string of digits."""
+    length = length or settings.code_length
+    return f"{secrets.randbelow(10**length):0{length}d}"
+
+
+def normalize_code(raw: Any) -> str:
+    """Strip spaces from what the user typed; raise a field error unless it is N digits."""
+    if not isinstance(raw, str):
+        raise InvalidCodeFormat(length=settings.code_length)
+    code = "".join(raw.split())
+    if not code:
+        raise CodeRequired()
+    if len(code) != settings.code_length or not code.isascii() or not code.isdigit():
+        raise InvalidCodeFormat(length=settings.code_length)
+    return code
+
+
+def issue_code(db: Session, phone_number: str, now: datetime | None = None) -> IssuedCode:
+    """Create a code for ``phone_number``, replacing any earlier one, and commit."""
+    now = now or utcnow()
+    code = generate_code()
+    expires_at = now + timedelta(seconds=settings.code_ttl_seconds)
+    values = {
+        "phone_number": phone_number,
+        "code_hash": hash_code(phone_number, code),
+        "attempts": 0,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ConfirmationCode).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ConfirmationCode.phone_number],
+        set_={key: statement.excluded[key] for key in values if key != "phone_number"},
+    )
+    db.exec(statement)
+    db.commit()
+    return IssuedCode(phone_number, code, expires_at, settings.code_ttl_seconds)
+
+
+def consume_code(db: Session, phone_number: str, code: str, now: datetime | None = None) -> None:
+    """Check ``code`` for ``phone_number`` and use it up.
+
+    Every check first takes one of the code's attempts in a single UPDATE, so even
+    simultaneous guesses get at most ``CODE_MAX_ATTEMPTS`` tries. The attempt count is
+    committed whatever the outcome; on success the code's deletion is left in the open
+    transaction for the caller to commit with what the sign-in creates.
+    """
+    now = now or utcnow()
+    max_attempts = settings.code_max_attempts
+    taken = db.exec(
+        update(ConfirmationCode)
+        .where(
+            ConfirmationCode.phone_number == phone_number,
+            ConfirmationCode.expires_at > now,
+            ConfirmationCode.attempts < max_attempts,
+        )
+        .values(attempts=ConfirmationCode.attempts + 1)
+        .returning(ConfirmationCode.id, ConfirmationCode.code_hash, ConfirmationCode.attempts)
+    ).first()
+    if taken is None:
+        db.rollback()
+        if _is_exhausted(db, phone_number, now):
+            raise TooManyAttempts()
+        raise WrongCode()
+    code_id, code_hash, attempts = taken
+    if not hmac.compare_digest(code_hash, hash_code(phone_number, code)):
+        db.commit()
+        if attempts >= max_attempts:
+            raise TooManyAttempts()
+        raise WrongCode()
+    deleted = db.exec(delete(ConfirmationCode).where(ConfirmationCode.id == code_id))
+    if deleted.rowcount != 1:  # a simultaneous request used it first
+        db.rollback()
+        raise WrongCode()
+
+
+def _is_exhausted(db: Session, phone_number: str, now: datetime) -> bool:
+    row = db.exec(
+        select(ConfirmationCode.id).where(
+            ConfirmationCode.phone_number == phone_number,
+            ConfirmationCode.expires_at > now,
+            ConfirmationCode.attempts >= settings.code_max_attempts,
+        )
+    ).first()
+    db.rollback()
+    return row is not None

@@ -1,0 +1,161 @@
+"""Activating someone's invite code, and the referral list with its keyset cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text, tuple_, update
+from sqlmodel import Session, select
+
+from referral_app.domain.clock import utcnow
+from referral_app.domain.errors import (
+    AlreadyActivated,
+    InvalidCursor,
+    InvalidLimit,
+    InviteLoop,
+    NotAuthenticated,
+    OwnInviteCode,
+    UnknownInviteCode,
+)
+from referral_app.domain.invites import normalize_invite_code
+from referral_app.models import User
+
+MAX_PAGE_SIZE = 100
+# Any constant works: it only has to be the same for every activation.
+_ACTIVATION_LOCK_KEY = 0x5EF_E44A1
+
+# Is :me an ancestor of :owner (walking invited_by links up from the owner)?
+_ANCESTOR_SQL = text(
+    """
+    WITH RECURSIVE chain(id) AS (
+        SELECT invited_by_id FROM users WHERE id = :owner
+        UNION ALL
+        SELECT u.invited_by_id FROM users u JOIN chain c ON u.id = c.id
+    )
+    SELECT 1 FROM chain WHERE id = :me LIMIT 1
+    """
+)
+
+
+@dataclass(frozen=True)
+class Referral:
+    phone_number: str
+    activated_at: datetime
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    items: list[Referral]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a user sees of themselves. ``invited_count`` is kept on the row, never counted."""
+
+    phone_number: str
+    invite_code: str
+    activated_invite_code: str | None
+    invited_by: str | None
+    activated_at: datetime | None
+    invited_count: int
+
+
+def get_profile(db: Session, user_id: int) -> Profile:
+    """The user's profile, read fresh from the database."""
+    user = db.get(User, user_id, populate_existing=True)
+    if user is None:
+        raise NotAuthenticated()
+    inviter = db.get(User, user.invited_by_id) if user.invited_by_id is not None else None
+    return Profile(
+        phone_number=user.phone_number,
+        invite_code=user.invite_code,
+        activated_invite_code=inviter.invite_code if inviter else None,
+        invited_by=inviter.phone_number if inviter else None,
+        activated_at=user.activated_at,
+        invited_count=user.invited_count,
+    )
+
+
+def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | None = None) -> User:
+    """Record that ``user_id`` entered ``raw_code``; return the code's owner.
+
+    Once per user (a conditional UPDATE decides, so simultaneous requests give one
+    success), never one's own code, and never a code that would close a loop.
+    """
+    code = normalize_invite_code(raw_code)
+    now = now or utcnow()
+    if db.get_bind().dialect.name == "postgresql":
+        # Two activations that each close half of a loop would both pass the loop
+        # check under READ COMMITTED; serialising activations rules that out.
+        # (SQLite transactions already hold the single write lock.)
+        db.exec(text("SELECT pg_advisory_xact_lock(:key)"), params={"key": _ACTIVATION_LOCK_KEY})
+    try:
+        me = db.get(User, user_id, populate_existing=True)
+        if me is None:
+            raise NotAuthenticated()
+        if me.invited_by_id is not None:
+            raise AlreadyActivated()
+        owner = db.exec(select(User).where(User.invite_code == code)).first()
+        if owner is None:
+            raise UnknownInviteCode()
+        if owner.id == me.id:
+            raise OwnInviteCode()
+        if db.exec(_ANCESTOR_SQL, params={"owner": owner.id, "me": me.id}).first() is not None:
+            raise InviteLoop()
+        activated = db.exec(
+            update(User)
+            .where(User.id == me.id, User.invited_by_id.is_(None))
+            .values(invited_by_id=owner.id, activated_at=now)
+        )
+        if activated.rowcount != 1:
+            raise AlreadyActivated()
+        db.exec(update(User).where(User.id == owner.id).values(invited_count=User.invited_count + 1))
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    return owner
+
+
+def list_referrals(db: Session, user_id: int, cursor: Any = None, limit: Any = 20) -> ReferralPage:
+    """One page of the users who entered ``user_id``'s code, newest first.
+
+    Keyset pagination on (activated_at, id): the cost of a page does not depend on
+    how deep it is or how many referrals there are.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidLimit(max=MAX_PAGE_SIZE)
+    query = select(User.phone_number, User.activated_at, User.id).where(User.invited_by_id == user_id)
+    if cursor is not None:
+        after_time, after_id = decode_cursor(cursor)
+        query = query.where(tuple_(User.activated_at, User.id) < tuple_(after_time, after_id))
+    rows = db.exec(query.order_by(User.activated_at.desc(), User.id.desc()).limit(limit + 1)).all()
+    items = [Referral(phone, activated_at) for phone, activated_at, _ in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][2]) if len(rows) > limit else None
+    return ReferralPage(items, next_cursor)
+
+
+def encode_cursor(activated_at: datetime, user_id: int) -> str:
+    """An opaque cursor for the position after (activated_at, user_id)."""
+    raw = f"{activated_at.astimezone(UTC).isoformat()}|{user_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: Any) -> tuple[datetime, int]:
+    """Parse a cursor made by :func:`encode_cursor`; anything else is a field error."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= 64:
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        time_part, id_part = raw.split("|")
+        activated_at, user_id = datetime.fromisoformat(time_part), int(id_part)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor() from exc
+    if activated_at.utcoffset() is None or not 0 < user_id < 2**31:
+        raise InvalidCursor()
+    return activated_at.astimezone(UTC), user_id

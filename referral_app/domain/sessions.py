@@ -1,0 +1,121 @@
+"""Sessions: opaque random tokens, stored only as hashes, with expiry and revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from referral_app.domain.clock import utcnow
+from referral_app.domain.errors import NotAuthenticated
+from referral_app.models import AuthSession, User
+from referral_app.settings import settings
+
+TOKEN_BYTES = 32  # 256 bits
+# A browser must trade its claim for a cookie right after sign-in.
+CLAIM_TTL = timedelta(seconds=60)
+# Tokens we issue are 43 characters; anything much longer is not ours.
+MAX_TOKEN_LENGTH = 128
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 is enough for a 256-bit random token (nothing to brute-force)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_session(user_id: int, now: datetime) -> tuple[AuthSession, str]:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session = AuthSession(
+        user_id=user_id,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + timedelta(days=settings.session_ttl_days),
+    )
+    return session, token
+
+
+def create_session(db: Session, user_id: int, now: datetime | None = None) -> str:
+    """Start a session for ``user_id``, commit, and return its token (shown once)."""
+    session, token = _new_session(user_id, now or utcnow())
+    db.add(session)
+    db.commit()
+    return token
+
+
+def create_browser_claim(db: Session, user_id: int, now: datetime | None = None) -> str:
+    """Start a session whose token is handed out only through :func:`claim_browser_session`.
+
+    Returns a one-time claim, valid for a minute. The session's token is not known to
+    anyone until the claim is traded, so the claim can pass through the page safely.
+    """
+    now = now or utcnow()
+    session, _unused_token = _new_session(user_id, now)
+    claim = secrets.token_urlsafe(TOKEN_BYTES)
+    session.claim_hash = hash_token(claim)
+    session.claim_expires_at = now + CLAIM_TTL
+    db.add(session)
+    db.commit()
+    return claim
+
+
+def claim_browser_session(db: Session, claim: Any, now: datetime | None = None) -> str:
+    """Trade a claim for the session's token (once); raise ``NotAuthenticated`` otherwise."""
+    if not _looks_like_token(claim):
+        raise NotAuthenticated()
+    now = now or utcnow()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    claimed = db.exec(
+        update(AuthSession)
+        .where(
+            AuthSession.claim_hash == hash_token(claim),
+            AuthSession.claim_expires_at > now,
+            AuthSession.revoked_at.is_(None),
+        )
+        .values(token_hash=hash_token(token), claim_hash=None, claim_expires_at=None)
+    )
+    if claimed.rowcount != 1:
+        db.rollback()
+        raise NotAuthenticated()
+    db.commit()
+    return token
+
+
+def authenticate(db: Session, token: Any, now: datetime | None = None) -> User:
+    """Return the user of a live session token; raise ``NotAuthenticated`` otherwise."""
+    if not _looks_like_token(token):
+        raise NotAuthenticated()
+    now = now or utcnow()
+    user = db.exec(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash == hash_token(token),
+            AuthSession.claim_hash.is_(None),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+    ).first()
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+def revoke_session(db: Session, token: Any, now: datetime | None = None) -> bool:
+    """End the session of ``token`` (logout). Returns whether a live session was ended."""
+    if not _looks_like_token(token):
+        return False
+    result = db.exec(
+        update(AuthSession)
+        .where(AuthSession.token_hash == hash_token(token), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+    db.commit()
+    return result.rowcount == 1
+
+
+def _looks_like_token(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TOKEN_LENGTH

@@ -1,0 +1,38 @@
+"""Users: created by their first sign-in, each with a unique invite code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from referral_app.domain.clock import utcnow
+from referral_app.domain.invites import generate_invite_code
+from referral_app.models import User
+
+# 32**6 ≈ 10**9 codes: ten collisions in a row would mean something is broken.
+MAX_INVITE_CODE_TRIES = 10
+
+
+def get_or_create_user(db: Session, phone_number: str, now: datetime | None = None) -> User:
+    """Return the user of ``phone_number``, creating it (not committed) on first sign-in.
+
+    Unique constraints decide races: a taken invite code retries with a new one, and a
+    phone created by a simultaneous sign-in is read back instead of failing.
+    """
+    user = db.exec(select(User).where(User.phone_number == phone_number)).first()
+    if user is not None:
+        return user
+    for _ in range(MAX_INVITE_CODE_TRIES):
+        candidate = User(phone_number=phone_number, invite_code=generate_invite_code(), created_at=now or utcnow())
+        try:
+            with db.begin_nested():
+                db.add(candidate)
+        except IntegrityError:
+            existing = db.exec(select(User).where(User.phone_number == phone_number)).first()
+            if existing is not None:
+                return existing
+            continue
+        return candidate
+    raise RuntimeError("could not find a free invite code")

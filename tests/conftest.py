@@ -1,0 +1,110 @@
+"""Test setup: every run gets databases of its own, made before the app is imported.
+
+``DATABASE_URL`` picks the engine: unset or SQLite gives temporary SQLite files; a
+PostgreSQL URL names a server on which fresh databases are created and dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+_SERVER_URL = os.environ.get("DATABASE_URL", "")
+IS_POSTGRES = _SERVER_URL.startswith("postgres")
+_TMP = Path(tempfile.mkdtemp(prefix="referral-tests-"))
+_created: list[str] = []
+
+
+def _server_url():
+    # Importing referral_app.settings here would read the environment too early.
+    return make_url(_SERVER_URL).set(drivername="postgresql+psycopg2")
+
+
+def create_test_database(label: str) -> str:
+    """A fresh, empty database on the configured engine; dropped when the run ends."""
+    if not IS_POSTGRES:
+        return f"sqlite:///{_TMP / f'{label}.db'}"
+    server = _server_url()
+    name = f"referral_test_{label}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    _created.append(name)
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_test_databases() -> None:
+    if not _created:
+        return
+    server = _server_url()
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in _created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+os.environ["DATABASE_URL"] = create_test_database("main")
+os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
+os.environ["DEMO_MODE"] = "true"
+os.environ["LANGUAGE_CODE"] = "en"
+os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+
+
+def migrate(database_url: str) -> None:
+    """Apply the Alembic migrations to ``database_url``, as ``reflex db migrate`` does."""
+    from alembic import command
+    from alembic.config import Config
+
+    from referral_app.settings import settings
+
+    previous = settings.database_url
+    settings.database_url = database_url
+    try:
+        command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    finally:
+        settings.database_url = previous
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from referral_app.db import engine
+
+    engine.dispose()
+    _drop_test_databases()
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from referral_app.db import engine as app_engine
+    from referral_app.settings import settings
+
+    migrate(settings.database_url)
+    return app_engine
+
+
+@pytest.fixture
+def db(engine):
+    """A session on the test database; all rows are removed after the test."""
+    from sqlmodel import Session
+
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET invited_by_id = NULL, activated_at = NULL"))
+        for table in ("auth_sessions", "confirmation_codes", "users"):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def sms():
+    from referral_app.domain.sms import DemoSmsSender
+
+    return DemoSmsSender()
