@@ -1,0 +1,48 @@
+"""Turns a one-time sign-in claim into the browser's HttpOnly session cookie, and back.
+
+The sign-in page calls these right after a successful code check and on sign-out, so
+the session token never appears in page state or in reach of scripts.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from referral_app.cookies import SESSION_COOKIE, session_cookie_options
+from referral_app.db import session_scope
+from referral_app.domain import sessions
+from referral_app.domain.errors import NotAuthenticated
+from referral_app.i18n import translate
+
+router = APIRouter(prefix="/api/v1/auth/browser_session", include_in_schema=False)
+
+
+class ClaimIn(BaseModel):
+    claim: str = Field(max_length=sessions.MAX_TOKEN_LENGTH)
+
+
+@router.post("/")
+def claim_session(body: ClaimIn, request: Request) -> Response:
+    """Trade the claim issued by the sign-in page for the session cookie."""
+    with session_scope() as db:
+        try:
+            token = sessions.claim_browser_session(db, body.claim)
+        except NotAuthenticated as error:
+            return JSONResponse({"code": error.code, "message": translate(error.code)}, status_code=401)
+    response = Response(status_code=204)
+    response.set_cookie(value=token, **session_cookie_options(secure=request.url.scheme == "https"))
+    return response
+
+
+@router.delete("/")
+def drop_session(request: Request) -> Response:
+    """Revoke the cookie's session (if any) and remove the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with session_scope() as db:
+            sessions.revoke_session(db, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

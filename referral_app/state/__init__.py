@@ -1,0 +1,1 @@
+"""Reflex states: thin adapters from UI events to the domain layer."""

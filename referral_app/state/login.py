@@ -1,0 +1,107 @@
+"""The sign-in page: phone number → one-time code → signed in."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from referral_app.db import session_scope
+from referral_app.domain import auth, invites, sessions
+from referral_app.domain.errors import DomainError
+from referral_app.domain.sms import sms_sender
+from referral_app.i18n import translate
+from referral_app.settings import settings
+from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
+
+PROFILE_ROUTE = "/profile"
+
+
+class LoginState(SessionState):
+    """Steps of the sign-in form. The code is on screen only in demo mode."""
+
+    step: str = "phone"  # "phone", then "code"
+    phone_number: str = ""  # E.164, once a code was sent
+    demo_code: str = ""
+    ref_code: str = ""  # from /?ref=CODE, carried to the profile
+    error: str = ""
+    error_field: str = ""
+    requesting: bool = False
+    confirming: bool = False
+
+    @rx.var
+    def code_sent_text(self) -> str:
+        return translate("login.code_sent", phone=self.phone_number) if self.phone_number else ""
+
+    @rx.var
+    def invited_text(self) -> str:
+        return translate("login.invited_notice", code=self.ref_code) if self.ref_code else ""
+
+    def _profile_url(self) -> str:
+        return f"{PROFILE_ROUTE}?{urlencode({'ref': self.ref_code})}" if self.ref_code else PROFILE_ROUTE
+
+    def _fail(self, error: DomainError) -> None:
+        self.error, self.error_field = message_for(error), error.field or ""
+
+    @rx.event
+    def on_load(self):
+        """Keep a valid ``?ref=`` code; send a signed-in visitor to the profile."""
+        ref = self.router.url.query_parameters.get("ref")
+        if ref is not None:
+            try:
+                self.ref_code = invites.normalize_invite_code(ref)
+            except DomainError:
+                self.ref_code = ""
+        if self._authenticated_user_id() is not None:
+            return rx.redirect(self._profile_url())
+
+    @rx.event
+    def request_code(self, form_data: dict[str, Any]):
+        """Issue a code for the submitted phone number."""
+        self.error, self.error_field, self.requesting = "", "", True
+        yield
+        try:
+            with session_scope() as db:
+                issued = auth.request_code(db, text_field(form_data, "phone"), sms_sender)
+        except DomainError as error:
+            self._fail(error)
+        else:
+            self.phone_number = issued.phone_number
+            self.demo_code = issued.code if settings.demo_mode else ""
+            self.step = "code"
+        finally:
+            self.requesting = False
+
+    @rx.event
+    def confirm_code(self, form_data: dict[str, Any]):
+        """Check the code; on success the browser trades a one-time claim for its cookie."""
+        if self.step != "code":
+            return
+        self.error, self.error_field, self.confirming = "", "", True
+        yield
+        try:
+            with session_scope() as db:
+                user = auth.sign_in(db, self.phone_number, text_field(form_data, "code"))
+                claim = sessions.create_browser_claim(db, user.id)
+        except DomainError as error:
+            self._fail(error)
+            self.confirming = False
+            return
+        self.demo_code = ""
+        yield rx.call_script(
+            browser_session_script("POST", {"claim": claim}, self._profile_url()),
+            callback=LoginState.session_claimed,
+        )
+
+    @rx.event
+    def session_claimed(self, ok: Any):
+        """The cookie exchange failed (the page reloads on success)."""
+        if ok is not True:
+            self.confirming = False
+            self.error, self.error_field = translate("error.unknown"), ""
+
+    @rx.event
+    def change_phone(self):
+        self.step, self.phone_number, self.demo_code = "phone", "", ""
+        self.error, self.error_field = "", ""
