@@ -1,0 +1,65 @@
+"""Helpers to drive Reflex states directly, the way the backend runs their handlers."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from urllib.parse import urlencode
+
+import pytest
+from reflex.istate.data import RouterData
+
+from referral_app.cookies import SESSION_COOKIE
+from referral_app.domain import auth, sessions
+from referral_app.domain.sms import DemoSmsSender
+
+ORIGIN = "http://127.0.0.1:3000"
+
+
+def make_state(cls, *, token: str | None = None, path: str = "/", query: dict | None = None):
+    """An instance of ``cls`` as if a browser with ``token`` in its cookie opened ``path``."""
+    state = cls()
+    headers = {"origin": ORIGIN, "host": "127.0.0.1:3000"}
+    if token is not None:
+        headers["cookie"] = f"{SESSION_COOKIE}={token}"
+    query = query or {}
+    as_path = path + (f"?{urlencode(query)}" if query else "")
+    state.router = RouterData.from_router_data(
+        {"headers": headers, "pathname": path, "asPath": as_path, "query": query}
+    )
+    return state
+
+
+def run(result) -> list:
+    """Run a handler's result to the end; return the events it yielded or returned."""
+    if inspect.isgenerator(result):
+        return [event for event in result if event is not None]
+    return [] if result is None else [result]
+
+
+def event_name(event) -> str:
+    return event.handler.fn.__qualname__
+
+
+def event_arg(event, name: str):
+    for key, value in event.args:
+        if key._js_expr == name:
+            return value._var_value
+    raise KeyError(name)
+
+
+def client_view(state) -> str:
+    """Everything the browser can receive from ``state`` (all its vars), as JSON."""
+    return json.dumps(state.dict(), default=str)
+
+
+def sign_up(db, phone: str) -> tuple[int, str]:
+    """A signed-in user: returns (user id, session token)."""
+    issued = auth.request_code(db, phone, DemoSmsSender())
+    user = auth.sign_in(db, phone, issued.code)
+    return user.id, sessions.create_session(db, user.id)
+
+
+@pytest.fixture
+def user(db):
+    return sign_up(db, "+79123456789")

@@ -1,0 +1,141 @@
+"""LoginState handlers, called directly: the sign-in rules hold whatever the browser sends."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from referral_app.domain import sessions
+from referral_app.domain.sms import sms_sender
+from referral_app.i18n import translate
+from referral_app.models import AuthSession, ConfirmationCode, User
+from referral_app.settings import settings
+from referral_app.state.login import LoginState
+from tests.state.conftest import client_view, event_arg, event_name, make_state, run
+
+HOSTILE_TEXT = ["", "   ", "abc", "😀😀😀", "'; DROP TABLE users; --", "x" * 10_000, None, 42, ["+79123456789"], {"a": 1}]
+
+
+def count(db, model) -> int:
+    return db.exec(select(func.count()).select_from(model)).one()
+
+
+def requested(db, phone="+7 912 345-67-89") -> LoginState:
+    state = make_state(LoginState)
+    run(state.request_code({"phone": phone}))
+    return state
+
+
+def test_request_code_moves_to_code_step_and_shows_demo_code(db):
+    state = requested(db)
+    assert state.step == "code"
+    assert state.phone_number == "+79123456789"
+    assert state.demo_code.isdigit() and len(state.demo_code) == settings.code_length
+    assert sms_sender.outbox[-1][0] == "+79123456789"
+    assert state.demo_code in sms_sender.outbox[-1][1]
+    assert state.requesting is False and state.error == ""
+
+
+def test_without_demo_mode_the_code_never_reaches_the_state(db, monkeypatch):
+    monkeypatch.setattr(settings, "demo_mode", False)
+    state = requested(db)
+    sent_code = sms_sender.outbox[-1][1].split(":")[1].split(".")[0].strip()
+    assert state.step == "code" and state.demo_code == ""
+    assert sent_code not in client_view(state)
+
+
+@pytest.mark.parametrize("phone", HOSTILE_TEXT)
+def test_bad_phone_gives_a_field_message_and_writes_nothing(db, phone):
+    state = make_state(LoginState)
+    run(state.request_code({"phone": phone}))
+    assert state.step == "phone"
+    assert state.error_field == "phone_number"
+    assert state.error in {translate("phone.required"), translate("phone.invalid")}
+    assert count(db, ConfirmationCode) == 0
+
+
+@pytest.mark.parametrize("form_data", [None, "phone=+79123456789", ["+79123456789"], 7])
+def test_form_data_that_is_not_a_form_is_refused(db, form_data):
+    state = make_state(LoginState)
+    run(state.request_code(form_data))
+    assert state.error and state.step == "phone"
+    assert count(db, ConfirmationCode) == 0
+
+
+def test_wrong_code_shows_error_and_signs_nobody_in(db):
+    state = requested(db)
+    wrong = "0000" if state.demo_code != "0000" else "1111"
+    events = run(state.confirm_code({"code": wrong}))
+    assert state.error == translate("code.wrong")
+    assert state.confirming is False
+    assert not any(event_name(e) == "_call_script" for e in events)
+    assert count(db, AuthSession) == 0
+
+
+@pytest.mark.parametrize("code", HOSTILE_TEXT)
+def test_malformed_code_is_a_field_error_and_costs_no_attempt(db, code):
+    state = requested(db)
+    run(state.confirm_code({"code": code}))
+    assert state.error_field == "confirmation_code"
+    assert db.exec(select(ConfirmationCode.attempts)).one() == 0
+    assert count(db, User) == 0
+
+
+def test_right_code_creates_user_and_hands_the_browser_a_one_time_claim(db):
+    state = requested(db)
+    code = state.demo_code
+    events = run(state.confirm_code({"code": code}))
+    script = next(e for e in events if event_name(e) == "_call_script")
+    javascript = event_arg(script, "javascript_code")
+    claim = javascript.split('"claim": "')[1].split('"')[0]
+    assert "/api/v1/auth/browser_session/" in javascript
+    assert state.demo_code == ""
+    user = db.exec(select(User)).one()
+    token = sessions.claim_browser_session(db, claim)
+    assert sessions.authenticate(db, token).id == user.id
+    assert token not in client_view(state) and claim not in client_view(state)
+
+
+def test_used_code_cannot_be_replayed(db):
+    state = requested(db)
+    code = state.demo_code
+    run(state.confirm_code({"code": code}))
+    replay = make_state(LoginState)
+    replay.step, replay.phone_number = "code", "+79123456789"
+    run(replay.confirm_code({"code": code}))
+    assert replay.error == translate("code.wrong")
+    assert count(db, AuthSession) == 1
+
+
+def test_confirm_before_a_code_was_requested_does_nothing(db):
+    state = make_state(LoginState)
+    assert run(state.confirm_code({"code": "1234"})) == []
+    assert count(db, User) == 0
+
+
+def test_ref_parameter_is_normalised_and_kept(db):
+    state = make_state(LoginState, query={"ref": " abc-def "})
+    run(state.on_load())
+    assert state.ref_code == "ABCDEF"
+    assert "ABCDEF" in state.invited_text
+
+
+def test_invalid_ref_parameter_is_ignored(db):
+    state = make_state(LoginState, query={"ref": "<script>"})
+    run(state.on_load())
+    assert state.ref_code == ""
+
+
+def test_signed_in_visitor_is_sent_to_the_profile_with_the_ref(db, user):
+    _, token = user
+    state = make_state(LoginState, token=token, query={"ref": "ABCDEF"})
+    events = run(state.on_load())
+    assert [event_name(e) for e in events] == ["_redirect"]
+    assert event_arg(events[0], "path") == "/profile?ref=ABCDEF"
+
+
+def test_change_phone_goes_back_to_the_first_step(db):
+    state = requested(db)
+    run(state.change_phone())
+    assert state.step == "phone" and state.demo_code == "" and state.phone_number == ""
