@@ -7,6 +7,7 @@ PostgreSQL URL names a server on which fresh databases are created and dropped a
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -79,6 +80,7 @@ def pytest_sessionfinish(session, exitstatus):
 
     engine.dispose()
     _drop_test_databases()
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

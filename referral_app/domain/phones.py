@@ -11,6 +11,10 @@ from referral_app.settings import settings
 
 # Longer input is not a phone number; refuse before the parser sees it.
 MAX_INPUT_LENGTH = 32
+# Besides digits and spaces, what people type in a phone number. Anything else is refused
+# before parsing: the parser would drop trailing junk ("+79123456789😀", "... ext 12") or
+# read letters as a keypad ("+7 912 ABC-DE-FG"), giving a number the user did not type.
+_PUNCTUATION = frozenset("+-().")
 
 
 def normalize_phone(raw: Any, region: str | None = None) -> str:
@@ -25,6 +29,8 @@ def normalize_phone(raw: Any, region: str | None = None) -> str:
     if not text:
         raise PhoneRequired()
     if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidPhone()
+    if not all(char.isdecimal() or char.isspace() or char in _PUNCTUATION for char in text):
         raise InvalidPhone()
     try:
         number = phonenumbers.parse(text, region or settings.default_region)

@@ -154,8 +154,9 @@ def decode_cursor(cursor: Any) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         time_part, id_part = raw.split("|")
         activated_at, user_id = datetime.fromisoformat(time_part), int(id_part)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if activated_at.utcoffset() is None or not 0 < user_id < 2**31:
+            raise InvalidCursor()
+        # An offset can push a date at either end of the calendar out of range.
+        return activated_at.astimezone(UTC), user_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidCursor() from exc
-    if activated_at.utcoffset() is None or not 0 < user_id < 2**31:
-        raise InvalidCursor()
-    return activated_at.astimezone(UTC), user_id
