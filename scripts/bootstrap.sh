@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Bootstrap the local toolchain; idempotent and quick when everything is there.
+#
+#   source scripts/bootstrap.sh [--dev]   # sets up and exports the environment
+#   scripts/bootstrap.sh [--dev]          # only sets up
+#
+# - .venv (python3) with requirements.txt, or requirements-dev.txt with --dev;
+#   pip runs only when the requirements changed since the last install
+#   (a hash is kept in .stamps/).
+# - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here).
+# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests.
+# Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
+# REFLEX_TELEMETRY_ENABLED=false. Quiet unless something fails.
+
+_bs_say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# Run a command quietly; on failure show its output and return its exit code.
+_bs_quiet() {
+    local log rc=0
+    log="$(mktemp "${TMPDIR:-/tmp}/bootstrap.XXXXXX")"
+    "$@" >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        cat "$log" >&2
+        _bs_say "FAILED ($rc): $*"
+    fi
+    rm -f "$log"
+    return "$rc"
+}
+
+_bs_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+_bs_main() {
+    local dev=0 arg
+    for arg in "$@"; do
+        case "$arg" in
+            --dev) dev=1 ;;
+            *) _bs_say "unknown argument: $arg (usage: bootstrap.sh [--dev])"; return 2 ;;
+        esac
+    done
+
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
+    local venv="$root/.venv" stamps="$root/.stamps"
+    mkdir -p "$stamps" || return 1
+
+    # One bootstrap at a time (e.g. `make run` and `make test` started together);
+    # the lock's file descriptor exists only while _bs_setup runs.
+    _bs_setup "$root" "$dev" 9>"$stamps/bootstrap.lock" || return 1
+
+    # Environment for reflex, pytest and Playwright.
+    export VIRTUAL_ENV="$venv"
+    case ":$PATH:" in
+        *":$venv/bin:"*) ;;
+        *) export PATH="$venv/bin:$PATH" ;;
+    esac
+    export REFLEX_BUN_PATH="$_BS_BUN"
+    export REFLEX_TELEMETRY_ENABLED=false
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if [ "$dev" -eq 1 ]; then
+        export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+    fi
+    unset _BS_BUN
+    return 0
+}
+
+_bs_setup() {
+    local root="$1" dev="$2"
+    local venv="$root/.venv" stamps="$root/.stamps" bun_version="1.4.4"
+    if command -v flock >/dev/null 2>&1; then
+        flock 9 || return 1
+    fi
+
+    # 1. Virtualenv.
+    if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+        _bs_say "creating .venv with $(command -v python3)"
+        rm -rf "$venv"
+        _bs_quiet python3 -m venv "$venv" || return 1
+        rm -f "$stamps"/pip-*.sha256
+    fi
+
+    # 2. Python packages, only when the requirements (or the interpreter) changed.
+    #    requirements-dev.txt includes requirements.txt, so a dev install also
+    #    satisfies the runtime stamp.
+    local pyver runtime_hash dev_hash
+    pyver="$("$venv/bin/python" -c 'import sys; print(sys.version)')" || return 1
+    runtime_hash="$(_bs_hash "$root/requirements.txt" <(echo "$pyver"))" || return 1
+    if [ "$dev" -eq 1 ]; then
+        dev_hash="$(_bs_hash "$root/requirements-dev.txt" "$root/requirements.txt" <(echo "$pyver"))" || return 1
+        if [ "$(cat "$stamps/pip-dev.sha256" 2>/dev/null)" != "$dev_hash" ]; then
+            _bs_say "installing Python packages (requirements-dev.txt)..."
+            _bs_quiet "$venv/bin/python" -m pip install --disable-pip-version-check \
+                -r "$root/requirements-dev.txt" || return 1
+            echo "$dev_hash" >"$stamps/pip-dev.sha256"
+            echo "$runtime_hash" >"$stamps/pip-runtime.sha256"
+        fi
+    elif [ "$(cat "$stamps/pip-runtime.sha256" 2>/dev/null)" != "$runtime_hash" ]; then
+        _bs_say "installing Python packages (requirements.txt)..."
+        _bs_quiet "$venv/bin/python" -m pip install --disable-pip-version-check \
+            -r "$root/requirements.txt" || return 1
+        echo "$runtime_hash" >"$stamps/pip-runtime.sha256"
+        rm -f "$stamps/pip-dev.sha256"
+    fi
+
+    # 3. bun, from the npm registry (the CPU decides the build).
+    local bun_pkg
+    case "$(uname -m)" in
+        x86_64 | amd64)
+            if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+                bun_pkg="@oven/bun-linux-x64"
+            else
+                bun_pkg="@oven/bun-linux-x64-baseline"
+            fi ;;
+        aarch64 | arm64) bun_pkg="@oven/bun-linux-aarch64" ;;
+        *) _bs_say "unsupported CPU $(uname -m) for bun"; return 1 ;;
+    esac
+    if [ -z "${NPM_CONFIG_REGISTRY:-}" ]; then
+        NPM_CONFIG_REGISTRY="$(npm config get registry 2>/dev/null)" || NPM_CONFIG_REGISTRY=""
+        [ -n "$NPM_CONFIG_REGISTRY" ] || NPM_CONFIG_REGISTRY="https://registry.npmjs.org/"
+    fi
+    export NPM_CONFIG_REGISTRY
+    local bun="$root/.tools/bun/node_modules/$bun_pkg/bin/bun"
+    if [ "$("$bun" --version 2>/dev/null)" != "$bun_version" ]; then
+        _bs_say "installing bun $bun_version ($bun_pkg) from $NPM_CONFIG_REGISTRY..."
+        command -v npm >/dev/null 2>&1 || { _bs_say "npm is required to install bun"; return 1; }
+        mkdir -p "$root/.tools/bun" || return 1
+        _bs_quiet npm install --no-save --no-audit --no-fund --loglevel=error \
+            --prefix "$root/.tools/bun" "$bun_pkg@$bun_version" || return 1
+        if [ "$("$bun" --version 2>/dev/null)" != "$bun_version" ]; then
+            _bs_say "bun at $bun does not run"
+            return 1
+        fi
+    fi
+
+    # 4. Chromium for the browser tests (never `playwright install`).
+    if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then
+            if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+                _bs_say "Chromium is missing; run as root: apt-get install -y chromium"
+                return 1
+            fi
+        fi
+        _bs_say "installing Chromium with apt-get..."
+        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends chromium || return 1
+    fi
+
+    _BS_BUN="$bun"
+    return 0
+}
+
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+    # Sourced: return the status to the caller instead of exiting its shell.
+    _bs_main "$@"
+    return $?
+else
+    set -uo pipefail
+    _bs_main "$@"
+    exit $?
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Start the app: bootstrap the runtime, apply migrations, serve on one port.
+#
+#   scripts/run.sh          production build; frontend, API and websocket on
+#                           http://127.0.0.1:$PORT (PORT default 3000)
+#   scripts/run.sh --dev    Reflex dev server with hot reload: frontend on $PORT
+#                           (default 3000), backend on $BACKEND_PORT (default 8000)
+#
+# DATABASE_URL picks the database (default: SQLite file referral.db in the project).
+# Ctrl-C (SIGINT) or SIGTERM stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=prod
+case "${1:-}" in
+    "") ;;
+    --dev) mode=dev ;;
+    *) echo "usage: scripts/run.sh [--dev]" >&2; exit 2 ;;
+esac
+
+source scripts/bootstrap.sh
+
+PORT="${PORT:-3000}"
+export PORT
+
+reflex db migrate
+
+if [ "$mode" = dev ]; then
+    exec reflex run --env dev --frontend-port "$PORT" --backend-port "${BACKEND_PORT:-8000}"
+fi
+exec reflex run --env prod --single-port --frontend-port "$PORT" --backend-port "$PORT"
