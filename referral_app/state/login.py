@@ -59,11 +59,20 @@ class LoginState(SessionState):
     @rx.event
     def request_code(self, form_data: dict[str, Any]):
         """Issue a code for the submitted phone number."""
+        yield from self._issue_code(text_field(form_data, "phone"))
+
+    @rx.event
+    def resend_code(self):
+        """Issue a new code for the phone already entered (the old one stops working)."""
+        if self.step == "code":
+            yield from self._issue_code(self.phone_number)
+
+    def _issue_code(self, raw_phone: Any):
         self.error, self.error_field, self.requesting = "", "", True
         yield
         try:
             with session_scope() as db:
-                issued = auth.request_code(db, text_field(form_data, "phone"), sms_sender)
+                issued = auth.request_code(db, raw_phone, sms_sender)
         except DomainError as error:
             self._fail(error)
         else:

@@ -18,7 +18,9 @@ HOSTILE_TEXT = ["", "   ", "abc", "😀😀😀", "'; DROP TABLE users; --", "x"
 
 
 def count(db, model) -> int:
-    return db.exec(select(func.count()).select_from(model)).one()
+    value = db.exec(select(func.count()).select_from(model)).one()
+    db.rollback()  # SQLite: free the write lock for the handlers' own sessions
+    return value
 
 
 def requested(db, phone="+7 912 345-67-89") -> LoginState:
@@ -139,3 +141,20 @@ def test_change_phone_goes_back_to_the_first_step(db):
     state = requested(db)
     run(state.change_phone())
     assert state.step == "phone" and state.demo_code == "" and state.phone_number == ""
+
+
+def test_resend_replaces_the_code(db, monkeypatch):
+    new_codes = iter(["1111", "2222"])
+    monkeypatch.setattr("referral_app.domain.codes.generate_code", lambda: next(new_codes))
+    state = requested(db)
+    run(state.resend_code())
+    assert state.step == "code" and state.demo_code == "2222"
+    assert count(db, ConfirmationCode) == 1
+    run(state.confirm_code({"code": "1111"}))
+    assert state.error == translate("code.wrong")
+
+
+def test_resend_needs_a_phone_first(db):
+    state = make_state(LoginState)
+    assert run(state.resend_code()) == []
+    assert count(db, ConfirmationCode) == 0
