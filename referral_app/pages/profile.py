@@ -82,7 +82,7 @@ def _activated() -> rx.Component:
         rx.heading(translate("profile.activated_heading"), size="4"),
         rx.data_list.root(
             rx.data_list.item(
-                rx.data_list.label(translate("profile.activated_heading")),
+                rx.data_list.label(translate("profile.invited_by_label")),
                 rx.data_list.value(rx.text(ProfileState.invited_by, id="invited-by")),
             ),
             rx.data_list.item(
