@@ -47,14 +47,13 @@ def _phone_step() -> rx.Component:
 def _demo_code() -> rx.Component:
     return rx.cond(
         LoginState.demo_code != "",
-        rx.callout(
-            rx.hstack(
-                rx.text(translate("login.demo_notice")),
+        rx.callout.root(
+            rx.callout.icon(rx.icon("message_square")),
+            rx.callout.text(
+                translate("login.demo_notice"),
+                " ",
                 rx.code(LoginState.demo_code, id="demo-code", size="5", weight="bold"),
-                align="center",
-                wrap="wrap",
             ),
-            icon="message_square",
             color_scheme="blue",
             width="100%",
         ),

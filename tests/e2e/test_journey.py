@@ -38,6 +38,9 @@ def sign_in(page, base_url: str, phone: str, path: str = "/") -> None:
 
 def test_two_users_full_journey(base_url, new_context):
     alice_page = new_context().new_page()
+    page_errors: list[str] = []
+    alice_page.on("pageerror", lambda error: page_errors.append(str(error)))
+    alice_page.on("console", lambda message: message.type == "error" and page_errors.append(message.text))
     frames: list[str] = []
     alice_page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(str(frame))))
     alice_phone, bob_phone = new_phone(), new_phone()
@@ -79,6 +82,7 @@ def test_two_users_full_journey(base_url, new_context):
     token = next(c["value"] for c in alice_page.context.cookies() if c["name"] == SESSION_COOKIE)
     assert frames, "the page should talk to the backend over the websocket"
     assert not any(token in frame for frame in frames)
+    assert page_errors == []
 
 
 def test_session_survives_reload_and_new_tab(base_url, new_context):
