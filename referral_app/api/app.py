@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Request
+from fastapi_offline import FastAPIOffline
+from starlette.routing import Match
 
-from referral_app.api import browser_session
+from referral_app.api import browser_session, routes
+from referral_app.api.errors import error_response, install_error_handlers
+from referral_app.api.middleware import ApiRequestMiddleware
 
-api = FastAPI(
+DESCRIPTION = """
+Phone sign-in with a one-time code, invite codes and referral lists.
+
+* Every route answers under `/api/v1/` and, as in the original service, under `/api/`;
+  the trailing slash is optional.
+* Authenticate with `Authorization: Bearer <token>` (or `Token <token>`) from `auth_code`.
+* Errors are JSON: `{"code": "...", "message": "...", "field": "..."}` (`field` for field errors).
+"""
+
+api = FastAPIOffline(
     title="Referral API",
+    version="1.0.0",
+    description=DESCRIPTION,
     openapi_url="/api/openapi.json",
-    docs_url=None,
+    docs_url="/api/docs",
     redoc_url=None,
+    static_url="/api/static-docs",
+    swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
 )
+install_error_handlers(api)
+api.add_middleware(ApiRequestMiddleware)
+api.include_router(routes.router)
 api.include_router(browser_session.router)
+
+
+@api.api_route(
+    "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
+)
+def unknown_api_route(request: Request):
+    """Anything else under /api is a JSON 404 (or 405), never the web app's HTML page."""
+    allowed = set()
+    for route in routes.router.routes + browser_session.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.PARTIAL:
+            allowed |= route.methods
+    if allowed:
+        return error_response(405, "request.method_not_allowed", headers={"Allow": ", ".join(sorted(allowed))})
+    return error_response(404, "request.not_found")

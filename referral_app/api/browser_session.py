@@ -7,14 +7,11 @@ the session token never appears in page state or in reach of scripts.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from referral_app.cookies import SESSION_COOKIE, session_cookie_options
 from referral_app.db import session_scope
 from referral_app.domain import sessions
-from referral_app.domain.errors import NotAuthenticated
-from referral_app.i18n import translate
 
 router = APIRouter(prefix="/api/v1/auth/browser_session", include_in_schema=False)
 
@@ -27,10 +24,7 @@ class ClaimIn(BaseModel):
 def claim_session(body: ClaimIn, request: Request) -> Response:
     """Trade the claim issued by the sign-in page for the session cookie."""
     with session_scope() as db:
-        try:
-            token = sessions.claim_browser_session(db, body.claim)
-        except NotAuthenticated as error:
-            return JSONResponse({"code": error.code, "message": translate(error.code)}, status_code=401)
+        token = sessions.claim_browser_session(db, body.claim)
     response = Response(status_code=204)
     response.set_cookie(value=token, **session_cookie_options(secure=request.url.scheme == "https"))
     return response

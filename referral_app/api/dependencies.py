@@ -1,0 +1,48 @@
+"""Request-scoped pieces: the database session and the caller's session token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from referral_app.db import session_scope
+from referral_app.domain import sessions
+from referral_app.domain.errors import NotAuthenticated
+from referral_app.models import User
+
+# Declared for the OpenAPI document ("Authorize" in the docs); the header is parsed below
+# because the original API also accepted the "Token" scheme, which HTTPBearer does not.
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>` or `Token <token>`")
+AUTH_SCHEMES = {"bearer", "token"}
+
+
+def db_session() -> Iterator[Session]:
+    with session_scope() as db:
+        yield db
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+
+
+def session_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The token of ``Authorization: Bearer|Token <token>``; 401 without one."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in AUTH_SCHEMES or not token:
+        raise NotAuthenticated()
+    return token
+
+
+Token = Annotated[str, Depends(session_token)]
+
+
+def current_user(db: DbSession, token: Token) -> User:
+    """The user of a live session; 401 otherwise."""
+    return sessions.authenticate(db, token)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,58 @@
+"""One error format for the whole API: ``{"code", "message", "field"?}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from referral_app.domain.errors import DomainError, NotAuthenticated
+from referral_app.i18n import translate
+
+# Clients that send no credentials are told how to send them.
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
+
+
+def error_response(
+    status: int, code: str, field: str | None = None, headers: dict[str, str] | None = None, **params: Any
+) -> JSONResponse:
+    """A JSON error with a machine-readable ``code`` and the catalogue's ``message``."""
+    body: dict[str, Any] = {"code": code, "message": translate(code, **params)}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
+    if isinstance(error, NotAuthenticated):
+        return error_response(401, error.code, headers=WWW_AUTHENTICATE)
+    return error_response(400, error.code, field=error.field, **error.params)
+
+
+def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 becomes a 400 naming the first bad field."""
+    first = error.errors()[0]
+    kind, location = first.get("type", ""), [str(part) for part in first.get("loc", ())]
+    if kind == "json_invalid":
+        return error_response(400, "request.invalid_json")
+    if len(location) < 2:
+        return error_response(400, "request.body_not_object")
+    field = location[-1]
+    if kind == "missing":
+        return error_response(400, "request.field_missing", field=field)
+    return error_response(400, "request.field_invalid", field=field)
+
+
+def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    codes = {404: "request.not_found", 405: "request.method_not_allowed"}
+    code = codes.get(error.status_code, "error.unknown")
+    return error_response(error.status_code, code, headers=getattr(error, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
