@@ -8,9 +8,11 @@
 #   pip runs only when the requirements changed since the last install
 #   (a hash is kept in .stamps/).
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here).
-# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests.
+# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, and
+#   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
-# REFLEX_TELEMETRY_ENABLED=false. Quiet unless something fails.
+# REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH and NEWMAN_BIN.
+# Quiet unless something fails.
 
 _bs_say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -58,6 +60,7 @@ _bs_main() {
     export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
     if [ "$dev" -eq 1 ]; then
         export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+        export NEWMAN_BIN="$root/.tools/newman/node_modules/.bin/newman"
     fi
     unset _BS_BUN
     return 0
@@ -144,6 +147,20 @@ _bs_setup() {
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
             --no-install-recommends chromium || return 1
+    fi
+
+    # 5. newman for the Postman collection test, from the npm registry.
+    local newman_version="6.2.2" newman="$root/.tools/newman/node_modules/.bin/newman"
+    if [ "$dev" -eq 1 ] && [ "$("$newman" --version 2>/dev/null)" != "$newman_version" ]; then
+        _bs_say "installing newman $newman_version from $NPM_CONFIG_REGISTRY..."
+        command -v npm >/dev/null 2>&1 || { _bs_say "npm is required to install newman"; return 1; }
+        mkdir -p "$root/.tools/newman" || return 1
+        _bs_quiet npm install --no-save --no-audit --no-fund --loglevel=error \
+            --prefix "$root/.tools/newman" "newman@$newman_version" || return 1
+        if [ "$("$newman" --version 2>/dev/null)" != "$newman_version" ]; then
+            _bs_say "newman at $newman does not run"
+            return 1
+        fi
     fi
 
     _BS_BUN="$bun"
