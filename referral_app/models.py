@@ -73,3 +73,18 @@ class AuthSession(SQLModel, table=True):
     created_at: datetime
     expires_at: datetime = Field(index=True)
     revoked_at: datetime | None = Field(default=None)
+
+
+class CodeSend(SQLModel, table=True):
+    """One code sent: the log that the send limits count (per phone and per client IP)."""
+
+    __tablename__ = "code_sends"
+    __table_args__ = (
+        Index("ix_code_sends_phone_time", "phone_number", "sent_at"),
+        Index("ix_code_sends_ip_time", "client_ip", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_number: str = Field(max_length=PHONE_MAX_LENGTH)
+    client_ip: str = Field(max_length=45)  # the longest IPv6 text form
+    sent_at: datetime

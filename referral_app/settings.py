@@ -36,6 +36,17 @@ def _local_secret() -> str:
     return value
 
 
+def _float_range(name: str, default: str) -> tuple[float, float]:
+    """``"1-2"`` → (1.0, 2.0); ``"1.5"`` → (1.5, 1.5)."""
+    raw = (os.environ.get(name) or default).strip()
+    low, _, high = raw.partition("-")
+    return float(low), float(high or low)
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{PROJECT_ROOT / 'referral.db'}"
     return normalize_database_url(url)
@@ -66,6 +77,17 @@ class Settings:
     session_ttl_days: int
     language: str
     referral_page_size: int
+    rate_limits_enabled: bool
+    send_cooldown_seconds: int
+    sends_per_phone_10min: int
+    sends_per_phone_day: int
+    sends_per_ip_10min: int
+    trusted_proxies: tuple[str, ...]
+    sms_delay_seconds: tuple[float, float]
+    sms_webhook_url: str
+    sms_webhook_timeout_seconds: float
+    sms_webhook_retries: int
+    cleanup_interval_seconds: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -80,6 +102,17 @@ class Settings:
             session_ttl_days=_int("SESSION_TTL_DAYS", 30),
             language=os.environ.get("LANGUAGE_CODE", "en"),
             referral_page_size=_int("REFERRAL_PAGE_SIZE", 20),
+            rate_limits_enabled=_bool("RATE_LIMITS_ENABLED", True),
+            send_cooldown_seconds=_int("SEND_COOLDOWN_SECONDS", 30),
+            sends_per_phone_10min=_int("SENDS_PER_PHONE_10MIN", 5),
+            sends_per_phone_day=_int("SENDS_PER_PHONE_DAY", 20),
+            sends_per_ip_10min=_int("SENDS_PER_IP_10MIN", 30),
+            trusted_proxies=_list("TRUSTED_PROXIES"),
+            sms_delay_seconds=_float_range("SMS_DELAY_SECONDS", "1-2"),
+            sms_webhook_url=os.environ.get("SMS_WEBHOOK_URL", ""),
+            sms_webhook_timeout_seconds=float(os.environ.get("SMS_WEBHOOK_TIMEOUT_SECONDS") or 5),
+            sms_webhook_retries=_int("SMS_WEBHOOK_RETRIES", 2),
+            cleanup_interval_seconds=_int("CLEANUP_INTERVAL_SECONDS", 600),
         )
 
 

@@ -57,6 +57,10 @@ os.environ["DATABASE_URL"] = create_test_database("main")
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["DEMO_MODE"] = "true"
 os.environ["LANGUAGE_CODE"] = "en"
+# Tests of the send limits switch them on (fixture ``send_limits``); elsewhere they would
+# only get in the way of requesting many codes. The simulated SMS gateway does not wait.
+os.environ["RATE_LIMITS_ENABLED"] = "false"
+os.environ["SMS_DELAY_SECONDS"] = "0"
 os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
 
 
@@ -101,8 +105,17 @@ def db(engine):
         yield session
     with engine.begin() as conn:
         conn.execute(text("UPDATE users SET invited_by_id = NULL, activated_at = NULL"))
-        for table in ("auth_sessions", "confirmation_codes", "users"):
+        for table in ("code_sends", "auth_sessions", "confirmation_codes", "users"):
             conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def send_limits(monkeypatch):
+    """Send limits on, as in production."""
+    from referral_app.settings import settings
+
+    monkeypatch.setattr(settings, "rate_limits_enabled", True)
+    return settings
 
 
 @pytest.fixture

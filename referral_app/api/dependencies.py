@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from referral_app.client_ip import client_ip
 from referral_app.db import session_scope
 from referral_app.domain import sessions
 from referral_app.domain.errors import NotAuthenticated
@@ -46,3 +47,12 @@ def current_user(db: DbSession, token: Token) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def request_client_ip(request: Request) -> str:
+    """The caller's address (``X-Forwarded-For`` only from a trusted proxy)."""
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"))
+
+
+ClientIp = Annotated[str, Depends(request_client_ip)]

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from referral_app.domain.errors import DomainError, NotAuthenticated
+from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
 from referral_app.i18n import translate
 
 # Clients that send no credentials are told how to send them.
@@ -29,6 +29,10 @@ def error_response(
 def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
     if isinstance(error, NotAuthenticated):
         return error_response(401, error.code, headers=WWW_AUTHENTICATE)
+    if isinstance(error, RateLimited):
+        return error_response(429, error.code, headers={"Retry-After": str(error.retry_after)}, **error.params)
+    if isinstance(error, Unavailable):
+        return error_response(503, error.code)
     return error_response(400, error.code, field=error.field, **error.params)
 
 

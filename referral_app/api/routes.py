@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from fastapi.concurrency import run_in_threadpool
 
-from referral_app.api.dependencies import CurrentUser, DbSession, Token
+from referral_app.api.dependencies import ClientIp, CurrentUser, DbSession, Token
 from referral_app.api.schemas import (
     ActivateInviteIn,
     ActivateInviteOut,
@@ -25,6 +26,14 @@ from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}
 UNAUTHORIZED = {401: {"model": ErrorOut, "description": "Missing, invalid, expired or revoked token."}}
+RATE_LIMITED = {
+    429: {
+        "model": ErrorOut,
+        "description": "A send limit was reached; `Retry-After` says in how many seconds to try again.",
+        "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+    },
+    503: {"model": ErrorOut, "description": "The SMS gateway failed; try again later."},
+}
 NOT_JSON = {
     413: {"model": ErrorOut, "description": "Body larger than 16 kB."},
     415: {"model": ErrorOut, "description": "Body is not JSON."},
@@ -42,12 +51,14 @@ def _items(page: ReferralPage) -> list[ReferralOut]:
     tags=["auth"],
     response_model=RequestCodeOut,
     response_model_exclude_none=True,
-    responses={**BAD_REQUEST, **NOT_JSON},
+    responses={**BAD_REQUEST, **RATE_LIMITED, **NOT_JSON},
 )
-def request_code(body: RequestCodeIn, db: DbSession) -> RequestCodeOut:
-    """Send a one-time code to the phone (simulated). The answer is the same for new and
-    known numbers; the code is in it only in demo mode."""
-    issued = auth.request_code(db, body.phone_number, sms_sender)
+async def request_code(body: RequestCodeIn, db: DbSession, ip: ClientIp) -> RequestCodeOut:
+    """Send a one-time code to the phone (by SMS; simulated in demo mode). The answer is the
+    same for new and known numbers; the code is in it only in demo mode. Limited per phone
+    (a cooldown, per 10 minutes, per day) and per client IP."""
+    issued = await run_in_threadpool(auth.request_code, db, body.phone_number, ip)
+    await auth.send_code(issued, sms_sender)
     return RequestCodeOut(
         confirmation_code=issued.code if settings.demo_mode else None, expires_in=issued.ttl_seconds
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from referral_app.domain import codes, phones, users
+from referral_app.domain import codes, limits, phones, users
 from referral_app.domain.clock import utcnow
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.sms import SmsSender
@@ -15,15 +15,23 @@ from referral_app.i18n import translate
 from referral_app.models import User
 
 
-def request_code(db: Session, raw_phone: Any, sender: SmsSender, now: datetime | None = None) -> IssuedCode:
-    """Issue a code for the phone and hand it to ``sender``.
+def request_code(db: Session, raw_phone: Any, client_ip: str, now: datetime | None = None) -> IssuedCode:
+    """Issue a code for the phone, within the send limits; commit.
 
-    The answer is the same whether or not the phone has an account.
+    Raises a field error for a malformed phone and ``RateLimited`` over a limit. The
+    answer is the same whether or not the phone has an account. Deliver the returned
+    code with :func:`send_code`.
     """
     phone_number = phones.normalize_phone(raw_phone)
-    issued = codes.issue_code(db, phone_number, now)
-    sender.send(phone_number, translate("sms.code", code=issued.code, minutes=issued.ttl_seconds // 60))
-    return issued
+    now = now or utcnow()
+    limits.reserve_send(db, phone_number, client_ip, now)
+    return codes.issue_code(db, phone_number, now)
+
+
+async def send_code(issued: IssuedCode, sender: SmsSender) -> None:
+    """Hand the code to the SMS sender (awaits the gateway; never blocks other requests)."""
+    text = translate("sms.code", code=issued.code, minutes=issued.ttl_seconds // 60)
+    await sender.send(issued.phone_number, text)
 
 
 def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = None) -> User:

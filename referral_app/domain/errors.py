@@ -24,6 +24,22 @@ class RuleViolation(DomainError):
     """The input is well formed but a rule forbids the action (HTTP 400)."""
 
 
+class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` seconds until the next one is allowed (HTTP 429)."""
+
+    code = "rate.limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(seconds=retry_after)
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """A service the request needs (the SMS gateway) failed (HTTP 503)."""
+
+    code = "sms.unavailable"
+
+
 class NotAuthenticated(DomainError):
     """Missing, unknown, expired or revoked session (HTTP 401)."""
 

@@ -22,11 +22,10 @@ from referral_app.domain.errors import (
     UnknownInviteCode,
 )
 from referral_app.domain.invites import normalize_invite_code
+from referral_app.domain.locks import lock
 from referral_app.models import User
 
 MAX_PAGE_SIZE = 100
-# Any constant works: it only has to be the same for every activation.
-_ACTIVATION_LOCK_KEY = 0x5EF_E44A1
 
 # Is :me an ancestor of :owner (walking invited_by links up from the owner)?
 _ANCESTOR_SQL = text(
@@ -89,11 +88,9 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
     """
     code = normalize_invite_code(raw_code)
     now = now or utcnow()
-    if db.get_bind().dialect.name == "postgresql":
-        # Two activations that each close half of a loop would both pass the loop
-        # check under READ COMMITTED; serialising activations rules that out.
-        # (SQLite transactions already hold the single write lock.)
-        db.exec(text("SELECT pg_advisory_xact_lock(:key)"), params={"key": _ACTIVATION_LOCK_KEY})
+    # Two activations that each close half of a loop would both pass the loop check
+    # under READ COMMITTED; serialising activations rules that out.
+    lock(db, "activation")
     try:
         me = db.get(User, user_id, populate_existing=True)
         if me is None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
 
+from referral_app.client_ip import client_ip
 from referral_app.db import session_scope
 from referral_app.domain import auth, invites, sessions
-from referral_app.domain.errors import DomainError
+from referral_app.domain.errors import DomainError, RateLimited
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.settings import settings
@@ -29,10 +31,19 @@ class LoginState(SessionState):
     error_field: str = ""
     requesting: bool = False
     confirming: bool = False
+    retry_after: int = 0  # seconds until another code may be requested
+    _counting_down: bool = False
 
     @rx.var
     def code_sent_text(self) -> str:
         return translate("login.code_sent", phone=self.phone_number) if self.phone_number else ""
+
+    @rx.var
+    def error_text(self) -> str:
+        """The error to show; a send limit counts down by itself."""
+        if self.retry_after > 0:
+            return translate("rate.limited", seconds=self.retry_after)
+        return self.error
 
     @rx.var
     def invited_text(self) -> str:
@@ -57,22 +68,37 @@ class LoginState(SessionState):
             return rx.redirect(self._profile_url())
 
     @rx.event
-    def request_code(self, form_data: dict[str, Any]):
-        """Issue a code for the submitted phone number."""
-        yield from self._issue_code(text_field(form_data, "phone"))
+    async def request_code(self, form_data: dict[str, Any]):
+        """Issue a code for the submitted phone number and send it."""
+        async for update in self._issue_code(text_field(form_data, "phone")):
+            yield update
 
     @rx.event
-    def resend_code(self):
+    async def resend_code(self):
         """Issue a new code for the phone already entered (the old one stops working)."""
         if self.step == "code":
-            yield from self._issue_code(self.phone_number)
+            async for update in self._issue_code(self.phone_number):
+                yield update
 
-    def _issue_code(self, raw_phone: Any):
+    def _client_ip(self) -> str:
+        return client_ip(self.router.session.client_ip, self.router.headers.raw_headers.get("x-forwarded-for"))
+
+    @staticmethod
+    def _issue(raw_phone: Any, ip: str):
+        with session_scope() as db:
+            return auth.request_code(db, raw_phone, ip)
+
+    async def _issue_code(self, raw_phone: Any):
+        if self.retry_after > 0:
+            return
         self.error, self.error_field, self.requesting = "", "", True
         yield
         try:
-            with session_scope() as db:
-                issued = auth.request_code(db, raw_phone, sms_sender)
+            issued = await asyncio.to_thread(self._issue, raw_phone, self._client_ip())
+            await auth.send_code(issued, sms_sender)
+        except RateLimited as error:
+            self.retry_after = error.retry_after
+            yield LoginState.count_down
         except DomainError as error:
             self._fail(error)
         else:
@@ -81,6 +107,21 @@ class LoginState(SessionState):
             self.step = "code"
         finally:
             self.requesting = False
+
+    @rx.event(background=True)
+    async def count_down(self):
+        """Tick ``retry_after`` down to zero, once a second."""
+        async with self:
+            if self._counting_down:
+                return
+            self._counting_down = True
+        while True:
+            await asyncio.sleep(1)
+            async with self:
+                self.retry_after = max(0, self.retry_after - 1)
+                if self.retry_after == 0:
+                    self._counting_down = False
+                    return
 
     @rx.event
     def confirm_code(self, form_data: dict[str, Any]):

@@ -32,3 +32,4 @@ def rows_of(db, table: str) -> list[dict]:
     result = [dict(row._mapping) for row in db.exec(text(f"SELECT * FROM {table} ORDER BY id")).all()]
     db.rollback()
     return result
+TEST_IP = "192.0.2.1"  # TEST-NET-1: a documentation address

@@ -13,7 +13,7 @@ from referral_app.domain import auth, users
 from referral_app.domain.errors import WrongCode
 from referral_app.domain.invites import ALPHABET
 from referral_app.models import User
-from tests.domain.helpers import T0, phone, rows_of
+from tests.domain.helpers import TEST_IP, T0, phone, rows_of
 
 INVITE_CODE = re.compile(f"[{ALPHABET}]{{6}}")
 
@@ -25,7 +25,7 @@ def all_users(db) -> list[User]:
 
 
 def test_first_sign_in_creates_the_user(db, sms):
-    issued = auth.request_code(db, "8 912 000-00-01", sms, now=T0)
+    issued = auth.request_code(db, "8 912 000-00-01", TEST_IP, now=T0)
     user = auth.sign_in(db, "+7 912 000-00-01", issued.code, now=T0)
     [row] = rows_of(db, "users")
     assert row["id"] == user.id
@@ -51,7 +51,7 @@ def test_each_user_gets_an_own_invite_code(db, make_users):
 
 
 def test_failed_sign_in_creates_no_user(db, sms):
-    issued = auth.request_code(db, phone(1), sms, now=T0)
+    issued = auth.request_code(db, phone(1), TEST_IP, now=T0)
     wrong = "0000" if issued.code != "0000" else "1111"
     with pytest.raises(WrongCode):
         auth.sign_in(db, phone(1), wrong, now=T0)
@@ -68,7 +68,7 @@ def test_invite_code_collision_retries_with_a_new_code(db, sms, sign_up, monkeyp
         return handed_out[-1]
 
     monkeypatch.setattr(users, "generate_invite_code", generate)
-    issued = auth.request_code(db, phone(2), sms, now=T0)
+    issued = auth.request_code(db, phone(2), TEST_IP, now=T0)
     user = auth.sign_in(db, phone(2), issued.code, now=T0)
     assert handed_out == [existing.invite_code, existing.invite_code, "NEW234"]
     assert user.invite_code == "NEW234"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from urllib.parse import urlencode
@@ -11,7 +12,6 @@ from reflex.istate.data import RouterData
 
 from referral_app.cookies import SESSION_COOKIE
 from referral_app.domain import auth, sessions
-from referral_app.domain.sms import DemoSmsSender
 
 ORIGIN = "http://127.0.0.1:3000"
 
@@ -32,7 +32,15 @@ def make_state(cls, *, token: str | None = None, path: str = "/", query: dict | 
 
 def run(result) -> list:
     """Run a handler's result to the end; return the events it yielded or returned."""
-    if inspect.isgenerator(result):
+    if inspect.isasyncgen(result):
+
+        async def collect():
+            return [event async for event in result]
+
+        result = asyncio.run(collect())
+    elif inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    if inspect.isgenerator(result) or isinstance(result, list):
         return [event for event in result if event is not None]
     return [] if result is None else [result]
 
@@ -55,7 +63,7 @@ def client_view(state) -> str:
 
 def sign_up(db, phone: str) -> tuple[int, str]:
     """A signed-in user: returns (user id, session token)."""
-    issued = auth.request_code(db, phone, DemoSmsSender())
+    issued = auth.request_code(db, phone, "127.0.0.1")
     user = auth.sign_in(db, phone, issued.code)
     return user.id, sessions.create_session(db, user.id)
 

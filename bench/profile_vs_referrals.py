@@ -1,0 +1,661 @@
+#!/usr/bin/env python3
+"""Benchmark: does the profile cost more for a user with more referrals?
+
+Runs the app as users do (``scripts/run.sh``) against a fresh PostgreSQL database, seeds
+owners with 0, 1,000, 10,000 and 100,000 referrals, and measures, from this separate
+process over HTTP:
+
+- ``GET /api/v1/profile/me/`` (profile + first page of referrals),
+- ``GET /api/v1/profile/me/referrals/?limit=20&cursor=...`` deep in the list,
+- ``POST /api/v1/profile/activate_invite/`` by fresh users entering each owner's code.
+
+It also runs EXPLAIN ANALYZE on the SQL the profile endpoint executes (captured from the
+app's own domain functions) for the smallest and the largest owner. The result is printed
+and written to ``docs/benchmarks-profile.md``. The database is dropped and the server
+stopped at the end, also on failure or Ctrl-C.
+
+    .venv/bin/python bench/profile_vs_referrals.py [--requests 300] [--sizes 0,1000,10000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_PATH = ROOT / "docs" / "benchmarks-profile.md"
+PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # the app's invite-code alphabet (32 letters)
+OWNER_CODE_BASE = 1 << 29  # owners' codes are encoded from numbers no referral uses
+PAGE_SIZE = 20  # the profile's first page (REFERRAL_PAGE_SIZE default) and the deep page's limit
+SERVER_START_TIMEOUT = 900  # seconds; the first start builds the frontend
+STOP_GRACE = 30  # seconds between SIGINT and SIGKILL
+
+# Referral n (a global counter across owners) gets phone +7900nnnnnnn, an invite code
+# that is n written in base 32 with the app's alphabet (so unique), and an activation
+# time that ties in pairs (so the (activated_at, id) keyset tie-break is exercised).
+_CODE_SQL = " || ".join(f"substr(:alphabet, ((g >> {shift}) & 31) + 1, 1)" for shift in range(25, -1, -5))
+SEED_REFERRALS_SQL = text(
+    f"""
+    INSERT INTO users (phone_number, invite_code, invited_by_id, activated_at, invited_count, created_at)
+    SELECT '+7900' || lpad(g::text, 7, '0'),
+           {_CODE_SQL},
+           :owner,
+           CAST(:base AS timestamptz) + ((g - :first) / 2) * interval '1 second',
+           0,
+           CAST(:base AS timestamptz) + ((g - :first) / 2) * interval '1 second' - interval '1 hour'
+    FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+    """
+)
+
+
+def encode_code(n: int) -> str:
+    """The same base-32 encoding as SEED_REFERRALS_SQL, in Python (for owners)."""
+    return "".join(ALPHABET[(n >> shift) & 31] for shift in range(25, -1, -5))
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def create_database(name: str) -> str:
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{PG_SERVER}/{name}"
+
+
+def drop_database(name: str) -> None:
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@dataclass
+class Owner:
+    size: int
+    phone: str
+    invite_code: str
+    id: int = 0
+    token: str = ""
+    deep_cursor: str | None = None
+    deep_position: int = 0
+    results: dict[str, Stats] = field(default_factory=dict)
+
+
+def seed(engine: Engine, owners: list[Owner]) -> float:
+    """Insert the owners and their referrals in bulk; return the seconds it took."""
+    started = time.perf_counter()
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    next_n = 1
+    with engine.begin() as conn:
+        for owner in owners:
+            owner.id = conn.execute(
+                text(
+                    "INSERT INTO users (phone_number, invite_code, invited_count, created_at) "
+                    "VALUES (:phone, :code, :count, :created) RETURNING id"
+                ),
+                {"phone": owner.phone, "code": owner.invite_code, "count": owner.size, "created": base},
+            ).scalar_one()
+            if owner.size:
+                conn.execute(
+                    SEED_REFERRALS_SQL,
+                    {
+                        "alphabet": ALPHABET,
+                        "owner": owner.id,
+                        "first": next_n,
+                        "last": next_n + owner.size - 1,
+                        "base": base + timedelta(days=1),
+                    },
+                )
+                next_n += owner.size
+        counts = dict(
+            conn.execute(
+                text("SELECT invited_by_id, count(*) FROM users WHERE invited_by_id IS NOT NULL GROUP BY 1")
+            ).all()
+        )
+    for owner in owners:
+        if counts.get(owner.id, 0) != owner.size:
+            raise RuntimeError(f"seeded {counts.get(owner.id, 0)} referrals for owner {owner.phone}, wanted {owner.size}")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``scripts/run.sh`` in its own process group, output to a log file."""
+
+    def __init__(self, port: int, database_url: str, log_path: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.database_url = database_url
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": "bench",
+            "DEMO_MODE": "true",
+            # Only the sign-ins that set the benchmark up send codes: no simulated SMS
+            # delay, and no per-IP send limit for the fresh users of the activation series.
+            # Neither touches the measured requests.
+            "SMS_DELAY_SECONDS": "0",
+            "RATE_LIMITS_ENABLED": "false",
+        }
+        started = time.monotonic()
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                ["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        log(f"server pid {self.proc.pid} (process group {self.proc.pid}), log {self.log_path}")
+        deadline = started + SERVER_START_TIMEOUT
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+                try:
+                    if client.get(self.url + "/").status_code == 200:
+                        if client.get(self.url + "/api/openapi.json").status_code == 200:
+                            return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(1)
+        raise RuntimeError(f"server not ready after {SERVER_START_TIMEOUT} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def processes(self) -> list[tuple[int, str, int]]:
+        """(pid, command line, peak RSS in kB) of every process in the server's group."""
+        found = []
+        if self.proc is None:
+            return found
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) != self.proc.pid:
+                    continue
+                status = (entry / "status").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except (OSError, ProcessLookupError):
+                continue
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+            if match:  # kernel threads and zombies have none
+                found.append((int(entry.name), cmdline, int(match.group(1))))
+        return found
+
+    def _group_alive(self) -> bool:
+        assert self.proc is not None
+        self.proc.poll()  # reap our child, or it would count as alive
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and self._group_alive():
+            time.sleep(0.2)
+        if self._group_alive():
+            log(f"server still running {STOP_GRACE} s after SIGINT; SIGKILL to process group {pgid}")
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Stats:
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    rps: float
+
+    @classmethod
+    def of(cls, samples_ms: list[float], elapsed_s: float) -> Stats:
+        cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+        return cls(len(samples_ms), cuts[49], cuts[94], cuts[98], max(samples_ms), len(samples_ms) / elapsed_s)
+
+
+def sign_in(client: httpx.Client, phone: str) -> str:
+    issued = client.post("/api/v1/auth/request_code/", json={"phone_number": phone})
+    issued.raise_for_status()
+    signed = client.post(
+        "/api/v1/auth/auth_code/",
+        json={"phone_number": phone, "confirmation_code": issued.json()["confirmation_code"]},
+    )
+    signed.raise_for_status()
+    return signed.json()["token"]
+
+
+def find_deep_cursor(client: httpx.Client, owner: Owner) -> None:
+    """Walk the whole list with limit=100; keep the last cursor (a page near the end).
+
+    Also checks that the walk sees every referral exactly once.
+    """
+    headers = {"Authorization": f"Bearer {owner.token}"}
+    cursor, seen, phones = None, 0, set()
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = client.get("/api/v1/profile/me/referrals/", params=params, headers=headers)
+        response.raise_for_status()
+        page = response.json()
+        seen += len(page["items"])
+        phones.update(item["phone_number"] for item in page["items"])
+        if page["next_cursor"] is None:
+            break
+        cursor = page["next_cursor"]
+        owner.deep_cursor, owner.deep_position = cursor, seen
+    if seen != owner.size or len(phones) != owner.size:
+        raise RuntimeError(f"walking {owner.phone}'s list saw {seen} items ({len(phones)} distinct), wanted {owner.size}")
+
+
+def timed_series(client: httpx.Client, request, check, count: int, warmup: int) -> Stats:
+    """``warmup`` unmeasured then ``count`` measured sequential requests; ``check`` each answer."""
+    for _ in range(warmup):
+        check(request())
+    samples = []
+    series_started = time.perf_counter()
+    for _ in range(count):
+        started = time.perf_counter()
+        response = request()
+        samples.append((time.perf_counter() - started) * 1000)
+        check(response)
+    return Stats.of(samples, time.perf_counter() - series_started)
+
+
+def measure_reads(client: httpx.Client, owner: Owner, count: int, warmup: int) -> None:
+    headers = {"Authorization": f"Bearer {owner.token}"}
+    expected_first_page = min(owner.size, PAGE_SIZE)
+
+    def check_profile(response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise RuntimeError(f"profile of {owner.phone}: HTTP {response.status_code} {response.text[:200]}")
+        body = response.json()
+        if body["invited_count"] != owner.size or len(body["invited_users"]) != expected_first_page:
+            raise RuntimeError(
+                f"profile of {owner.phone}: invited_count {body['invited_count']}, "
+                f"{len(body['invited_users'])} users on the first page; seeded {owner.size}"
+            )
+
+    params = {"limit": PAGE_SIZE, **({"cursor": owner.deep_cursor} if owner.deep_cursor else {})}
+    expected_deep_page = min(owner.size - owner.deep_position, PAGE_SIZE)
+
+    def check_page(response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise RuntimeError(f"referral page of {owner.phone}: HTTP {response.status_code} {response.text[:200]}")
+        if len(response.json()["items"]) != expected_deep_page:
+            raise RuntimeError(f"referral page of {owner.phone}: {len(response.json()['items'])} items")
+
+    owner.results["profile"] = timed_series(
+        client, lambda: client.get("/api/v1/profile/me/", headers=headers), check_profile, count, warmup
+    )
+    owner.results["page"] = timed_series(
+        client,
+        lambda: client.get("/api/v1/profile/me/referrals/", params=params, headers=headers),
+        check_page,
+        count,
+        warmup,
+    )
+
+
+def measure_activations(client: httpx.Client, owners: list[Owner], per_owner: int) -> None:
+    """Fresh users enter each owner's code; the owner's invited_count must follow."""
+    tokens = {
+        owner.phone: [sign_in(client, f"+7913{index:03d}{n:04d}") for n in range(per_owner)]
+        for index, owner in enumerate(owners, start=1)
+    }
+    for owner in owners:
+        samples = []
+        series_started = time.perf_counter()
+        for token in tokens[owner.phone]:
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/profile/activate_invite/",
+                json={"invite_code": owner.invite_code},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            samples.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"activating {owner.invite_code}: HTTP {response.status_code} {response.text[:200]}")
+        owner.results["activate"] = Stats.of(samples, time.perf_counter() - series_started)
+        profile = client.get("/api/v1/profile/me/", headers={"Authorization": f"Bearer {owner.token}"}).json()
+        if profile["invited_count"] != owner.size + per_owner:
+            raise RuntimeError(f"{owner.phone}: invited_count {profile['invited_count']} after {per_owner} activations")
+
+
+# --------------------------------------------------------------------------- EXPLAIN
+
+
+def explain_profile_queries(database_url: str, owner: Owner) -> list[tuple[str, str, float, list[str]]]:
+    """EXPLAIN ANALYZE of each SELECT that GET /profile/me/ and the deep page execute.
+
+    The SQL is captured from the app's own domain functions (the same code the route
+    calls), so the plans are those of the real queries.
+    Returns (label, first plan line, execution ms, full plan) per statement.
+    """
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["SECRET_KEY"] = "bench"
+    sys.path.insert(0, str(ROOT))
+    from sqlmodel import Session
+
+    from referral_app.domain import referrals, sessions
+
+    engine = create_engine(database_url)
+    captured: list[tuple[str, object]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    steps = [
+        ("authenticate (token → user)", lambda db: sessions.authenticate(db, owner.token)),
+        ("get_profile (user, inviter)", lambda db: referrals.get_profile(db, owner.id)),
+        ("list_referrals, first page", lambda db: referrals.list_referrals(db, owner.id, limit=PAGE_SIZE)),
+    ]
+    if owner.deep_cursor:
+        steps.append(
+            (
+                f"list_referrals, page after #{owner.deep_position:,}",
+                lambda db: referrals.list_referrals(db, owner.id, cursor=owner.deep_cursor, limit=PAGE_SIZE),
+            )
+        )
+    plans = []
+    for label, step in steps:
+        captured.clear()
+        with Session(engine) as db:
+            step(db)
+        for statement, parameters in captured:
+            raw = engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                plan = [row[0] for row in cur.fetchall()]
+                raw.rollback()
+            finally:
+                raw.close()
+            execution = next(float(m.group(1)) for line in plan if (m := re.match(r"Execution Time: ([\d.]+) ms", line)))
+            plans.append((label, plan[0].strip(), execution, plan))
+    engine.dispose()
+    return plans
+
+
+# --------------------------------------------------------------------------- report
+
+
+def environment() -> dict[str, str]:
+    def run(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        "unknown CPU",
+    )
+    return {"date": run("date", "-u"), "nproc": run("nproc"), "cpu": cpu, "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")}
+
+
+def reading(owners: list[Owner], plans: dict) -> str:
+    smallest, largest = owners[0], owners[-1]
+    ratios = {
+        key: largest.results[key].p50 / smallest.results[key].p50 for key in ("profile", "page", "activate") if key in largest.results
+    }
+    flat = all(ratio < 1.5 for ratio in ratios.values())
+    names = {"profile": "the profile", "page": "a deep referral page", "activate": "an activation"}
+    parts = ", ".join(f"{names[key]} ×{ratio:.2f}" for key, ratio in ratios.items())
+    if flat:
+        verdict = (
+            "Latency does not grow with the number of referrals: from "
+            f"{smallest.size:,} to {largest.size:,} referrals the median changes by {parts} "
+            "(within run-to-run noise). "
+        )
+    else:
+        verdict = (
+            "Latency grows with the number of referrals: from "
+            f"{smallest.size:,} to {largest.size:,} referrals the median changes by {parts}. "
+        )
+    list_plans = [plan for entries in plans.values() for label, _, _, plan in entries if "list_referrals" in label]
+    keyset = all(
+        plan[0].lstrip().startswith("Limit") and any("Index Scan" in line and "ix_users_referrals" in line for line in plan)
+        for plan in list_plans
+    )
+    if keyset:
+        queries = (
+            "That matches the queries: the profile reads the user by token and by primary key and takes "
+            "`invited_count` from the user's row (never `COUNT(*)`); the referral list is a keyset page, "
+            f"a `LIMIT {PAGE_SIZE + 1}` index scan on `ix_users_referrals (invited_by_id, activated_at, id)` "
+            "that starts at the cursor, so in the plans below it reads the same few rows whether the owner "
+            "has no referrals or 100,000 and whether the page is the first or the last. "
+        )
+    else:
+        queries = (
+            "Not every referral-list plan below is a LIMIT over an index scan of `ix_users_referrals`; "
+            "read the plans to see which query scans more than one page. "
+        )
+    return (
+        verdict
+        + queries
+        + "An activation updates one counter row and walks the chain of inviters above the owner, "
+        "not the owner's referrals. What is left is the per-request cost of the server (FastAPI "
+        "inside the Reflex/ASGI stack, a pooled PostgreSQL connection, JSON), the same for every owner."
+    )
+
+
+def render(env: dict[str, str], pg_version: str, owners: list[Owner], extra: dict, plans: dict) -> str:
+    def row(owner: Owner, key: str, what: str) -> str:
+        s = owner.results[key]
+        return f"| {owner.size:,} | {what} | {s.count} | {s.p50:.2f} | {s.p95:.2f} | {s.p99:.2f} | {s.max:.2f} | {s.rps:.0f} |"
+
+    lines = [
+        "| referrals | request | n | p50 ms | p95 ms | p99 ms | max ms | req/s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for owner in owners:
+        lines.append(row(owner, "profile", "`GET /profile/me/`"))
+    for owner in owners:
+        where = f"after #{owner.deep_position:,}" if owner.deep_cursor else "first page"
+        lines.append(row(owner, "page", f"`GET /profile/me/referrals/?limit=20` ({where})"))
+    for owner in owners:
+        if "activate" in owner.results:
+            lines.append(row(owner, "activate", "`POST /profile/activate_invite/` (owner's code)"))
+    table = "\n".join(lines)
+
+    rss = extra.get("rss") or []
+    if rss:
+        rss_lines = "\n".join(f"| {pid} | `{cmd[:90]}` | {kb / 1024:.0f} |" for pid, cmd, kb in sorted(rss, key=lambda r: -r[2]))
+        rss_text = (
+            "Peak RSS (`VmHWM` from `/proc/<pid>/status`) of the server's processes, read at the end of the run:\n\n"
+            "| pid | command | peak RSS MiB |\n|---:|---|---:|\n" + rss_lines
+        )
+    else:
+        rss_text = "Peak RSS: not available."
+
+    plan_rows, plan_blocks = [], []
+    for size, entries in plans.items():
+        for label, first, ms, plan in entries:
+            plan_rows.append(f"| {size:,} | {label} | `{first}` | {ms:.3f} |")
+            if "list_referrals" in label and size == owners[-1].size:
+                plan_blocks.append(f"{label}, {size:,} referrals:\n\n```\n" + "\n".join(plan) + "\n```")
+    plan_text = (
+        "| referrals | domain call | top plan node | execution ms |\n|---:|---|---|---:|\n"
+        + "\n".join(plan_rows)
+        + "\n\n"
+        + "\n\n".join(plan_blocks)
+    )
+
+    return f"""# Benchmark: profile and referral list vs number of referrals
+
+Generated by `bench/profile_vs_referrals.py` (see `bench/README.md`); rerun it to refresh this page.
+
+- Date: {env['date']}
+- Machine: `nproc` = {env['nproc']}, {env['cpu']}
+- Database: {pg_version}, fresh database on 127.0.0.1:5432, `VACUUM ANALYZE` after seeding
+- App: commit `{env['commit']}` (plus uncommitted changes, if any), started with `scripts/run.sh`
+  (production build, one port), `DEMO_MODE=true`, `SMS_DELAY_SECONDS=0`, `RATE_LIMITS_ENABLED=false`
+  (these two only speed up the sign-ins that set the benchmark up)
+- Client: a separate process, `httpx` sync client with keep-alive, requests one after another;
+  {extra['warmup']} warm-up requests before each series, then {extra['requests']} measured
+  ({extra['activations']} activations per owner, each by a fresh user)
+- Seeding: {extra['seeded']:,} referral rows in {extra['seed_s']:.1f} s; server start {extra['start_s']:.0f} s; whole run {extra['total_s']:.0f} s
+
+## Result
+
+{table}
+
+Every response was 200; every profile answer had `invited_count` equal to the seeded count and
+a full first page; walking each list with `limit=100` returned every referral exactly once.
+"Deep" pages start at the last cursor of that walk (the last 100 referrals of the list).
+
+{reading(owners, plans)}
+
+{rss_text}
+
+## Query plans
+
+EXPLAIN (ANALYZE, BUFFERS) of each SELECT that the profile endpoint and the deep page run,
+captured from the app's domain functions (`referral_app/domain/sessions.py`, `referrals.py`).
+
+{plan_text}
+"""
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per series (300)")
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up requests before each series (20)")
+    parser.add_argument("--activations", type=int, default=30, help="activations per owner, 0 to skip (30)")
+    parser.add_argument("--sizes", default="0,1000,10000,100000", help="referrals per owner, comma-separated")
+    parser.add_argument("--no-doc", action="store_true", help=f"only print; do not write {DOC_PATH.relative_to(ROOT)}")
+    args = parser.parse_args()
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    if not 1 <= len(sizes) <= 9 or sizes[0] < 0 or sum(sizes) > 9_000_000:
+        parser.error("1 to 9 sizes, each >= 0, at most 9,000,000 referrals in all")
+
+    def _on_sigterm(signum, frame):
+        raise KeyboardInterrupt()
+
+    # SIGTERM (e.g. from a CI timeout) cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    run_started = time.monotonic()
+    db_name = f"referral_bench_{secrets.token_hex(4)}"
+    workdir = Path(tempfile.mkdtemp(prefix="referral-bench-"))
+    server: Server | None = None
+    database_url = create_database(db_name)
+    log(f"created database {db_name}")
+    try:
+        server = Server(free_port(), database_url, workdir / "server.log")
+        log(f"starting scripts/run.sh on port {server.port} (the first start builds the frontend)")
+        start_s = server.start()
+        log(f"server ready at {server.url} after {start_s:.0f} s")
+
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            pg_version = " ".join(conn.execute(text("SELECT version()")).scalar_one().split()[:2])
+        owners = [Owner(size, f"+7912000000{i}", encode_code(OWNER_CODE_BASE + i)) for i, size in enumerate(sizes, 1)]
+        seed_s = seed(engine, owners)
+        log(f"seeded {sum(sizes):,} referrals for owners with {', '.join(f'{s:,}' for s in sizes)} in {seed_s:.1f} s")
+
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for owner in owners:
+                owner.token = sign_in(client, owner.phone)
+                find_deep_cursor(client, owner)
+            log("signed in every owner through the API; walked every list")
+            for owner in owners:
+                measure_reads(client, owner, args.requests, args.warmup)
+                log(
+                    f"{owner.size:>7,} referrals: profile p50 {owner.results['profile'].p50:.2f} ms, "
+                    f"deep page p50 {owner.results['page'].p50:.2f} ms"
+                )
+            if args.activations:
+                measure_activations(client, owners, args.activations)
+                log("activations: " + ", ".join(f"{o.size:,}: p50 {o.results['activate'].p50:.2f} ms" for o in owners))
+
+        plans = {owner.size: explain_profile_queries(database_url, owner) for owner in (owners[0], owners[-1])}
+        engine.dispose()
+        rss = server.processes()
+        extra = {
+            "requests": args.requests, "warmup": args.warmup, "activations": args.activations,
+            "seeded": sum(sizes), "seed_s": seed_s, "start_s": start_s, "rss": rss,
+            "total_s": time.monotonic() - run_started,
+        }
+        report = render(environment(), pg_version, owners, extra, plans)
+        print()
+        print(report)
+        if not args.no_doc:
+            DOC_PATH.parent.mkdir(exist_ok=True)
+            DOC_PATH.write_text(report)
+            log(f"wrote {DOC_PATH.relative_to(ROOT)}")
+        return 0
+    except Exception:
+        if server is not None:
+            print(f"--- server log tail ({server.log_path}) ---\n{server.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        if server is not None:
+            log("stopping the server (SIGINT to its process group)")
+            server.stop()
+        drop_database(db_name)
+        log(f"dropped database {db_name}; whole run {time.monotonic() - run_started:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

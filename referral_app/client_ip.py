@@ -1,0 +1,44 @@
+"""The client's IP address, for the send limits; used by the Reflex states and the API alike."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+
+from referral_app.settings import settings
+
+UNKNOWN = "unknown"
+
+
+@cache
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...] | None = None) -> str:
+    """The address of the client.
+
+    ``peer`` is the socket's remote address. ``X-Forwarded-For`` is believed only when the
+    peer is a trusted proxy (``TRUSTED_PROXIES``: addresses or networks); then the
+    rightmost address in it that is not itself a trusted proxy is the client.
+    """
+    networks = _trusted_networks(settings.trusted_proxies if trusted_proxies is None else trusted_proxies)
+    address = _parse(peer or "")
+    if address is None:
+        return UNKNOWN
+    if not forwarded_for:
+        return str(address)
+    hops = [hop for hop in forwarded_for.split(",")]
+    while hops and any(address in network for network in networks):
+        forwarded = _parse(hops.pop())
+        if forwarded is None:
+            break
+        address = forwarded
+    return str(address)

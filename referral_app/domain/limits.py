@@ -1,0 +1,70 @@
+"""Send limits for confirmation codes: a cooldown and windows per phone, a window per client IP.
+
+Each send is logged in ``code_sends``; a new send is allowed only if the log shows room in
+every window, and the check and the new log row happen under a lock on the phone and the
+IP, so two simultaneous requests cannot both slip under a limit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from referral_app.domain.errors import RateLimited
+from referral_app.domain.locks import lock
+from referral_app.models import CodeSend
+from referral_app.settings import settings
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most ``max_sends`` in any ``length`` of time."""
+
+    max_sends: int
+    length: timedelta
+
+
+def phone_windows() -> list[Window]:
+    return [
+        Window(1, timedelta(seconds=settings.send_cooldown_seconds)),
+        Window(settings.sends_per_phone_10min, timedelta(minutes=10)),
+        Window(settings.sends_per_phone_day, timedelta(days=1)),
+    ]
+
+
+def ip_windows() -> list[Window]:
+    return [Window(settings.sends_per_ip_10min, timedelta(minutes=10))]
+
+
+def reserve_send(db: Session, phone_number: str, client_ip: str, now: datetime) -> None:
+    """Log a send for ``phone_number`` from ``client_ip`` or raise ``RateLimited``.
+
+    Leaves the log row in the open transaction: the caller commits it with the code.
+    """
+    lock(db, f"send:phone:{phone_number}")
+    lock(db, f"send:ip:{client_ip}")
+    if settings.rate_limits_enabled:
+        waits = [_wait(db, CodeSend.phone_number == phone_number, window, now) for window in phone_windows()]
+        waits += [_wait(db, CodeSend.client_ip == client_ip, window, now) for window in ip_windows()]
+        longest = max(waits)
+        if longest > 0:
+            db.rollback()
+            raise RateLimited(retry_after=longest)
+    db.add(CodeSend(phone_number=phone_number, client_ip=client_ip, sent_at=now))
+
+
+def _wait(db: Session, condition, window: Window, now: datetime) -> int:
+    """Whole seconds until ``window`` has room again (0 if it has room now)."""
+    recent = db.exec(
+        select(CodeSend.sent_at)
+        .where(condition, CodeSend.sent_at > now - window.length)
+        .order_by(col(CodeSend.sent_at).desc())
+        .limit(window.max_sends)
+    ).all()
+    if len(recent) < window.max_sends:
+        return 0
+    frees_at = recent[-1] + window.length
+    return max(1, math.ceil((frees_at - now).total_seconds()))
