@@ -17,9 +17,14 @@ def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network |
 
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        # A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d; it must still match an
+        # IPv4 TRUSTED_PROXIES entry and count as the same client as over IPv4.
+        return address.ipv4_mapped
+    return address
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...] | None = None) -> str:
@@ -35,10 +40,14 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tupl
         return UNKNOWN
     if not forwarded_for:
         return str(address)
-    hops = [hop for hop in forwarded_for.split(",")]
+    hops = forwarded_for.split(",")
     while hops and any(address in network for network in networks):
         forwarded = _parse(hops.pop())
         if forwarded is None:
             break
         address = forwarded
     return str(address)
+
+
+# A malformed TRUSTED_PROXIES stops the app at start, not at the first request.
+_trusted_networks(settings.trusted_proxies)

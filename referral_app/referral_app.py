@@ -9,7 +9,9 @@ from referral_app.pages.login import login_page
 from referral_app.pages.profile import profile_page
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
+from referral_app.tasks import periodic_cleanup
 
 app = rx.App(api_transformer=api)
 app.add_page(login_page, route=LOGIN_ROUTE, title=translate("login.heading"), on_load=LoginState.on_load)
 app.add_page(profile_page, route=PROFILE_ROUTE, title=translate("profile.heading"), on_load=ProfileState.on_load)
+app.register_lifespan_task(periodic_cleanup)

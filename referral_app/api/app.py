@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
 from referral_app.api import browser_session, routes
 from referral_app.api.errors import error_response, install_error_handlers
-from referral_app.api.middleware import ApiRequestMiddleware
+from referral_app.api.middleware import ApiRequestMiddleware, SecurityHeadersMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -30,7 +31,26 @@ api = FastAPIOffline(
     swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
 )
 install_error_handlers(api)
+
+
+def _openapi_without_422() -> dict:
+    """FastAPI documents a 422 for every route; this API answers those errors with a 400."""
+    if api.openapi_schema is None:
+        schema = get_openapi(
+            title=api.title, version=api.version, description=api.description, routes=api.routes
+        )
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                operation["responses"].pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        api.openapi_schema = schema
+    return api.openapi_schema
+
+
+api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
+api.add_middleware(SecurityHeadersMiddleware)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
 

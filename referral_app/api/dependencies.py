@@ -52,7 +52,8 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def request_client_ip(request: Request) -> str:
     """The caller's address (``X-Forwarded-For`` only from a trusted proxy)."""
     peer = request.client.host if request.client else None
-    return client_ip(peer, request.headers.get("x-forwarded-for"))
+    # Proxies may add their own header line: read all of them, in order.
+    return client_ip(peer, ", ".join(request.headers.getlist("x-forwarded-for")))
 
 
 ClientIp = Annotated[str, Depends(request_client_ip)]

@@ -25,12 +25,14 @@ class RequestCodeOut(BaseModel):
 
 
 class AuthCodeIn(BaseModel):
+    # The original service's clients send the code as a JSON number: accept it.
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"phone_number": PHONE_EXAMPLE, "confirmation_code": "1234"}]}
+        coerce_numbers_to_str=True,
+        json_schema_extra={"examples": [{"phone_number": PHONE_EXAMPLE, "confirmation_code": "1234"}]},
     )
 
     phone_number: str
-    confirmation_code: str
+    confirmation_code: str = Field(description="A string; a JSON number is accepted too, as the original API did.")
 
 
 class TokenOut(BaseModel):

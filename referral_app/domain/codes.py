@@ -36,9 +36,14 @@ def hash_code(phone_number: str, code: str) -> str:
 
 
 def generate_code(length: int | None = None) -> str:
-    """A uniformly random string of digits."""
+    """A uniformly random number of ``length`` digits, never starting with 0.
+
+    No leading zero, as in the original service: its clients send the code as a JSON
+    number, and ``0731`` is not valid JSON.
+    """
     length = length or settings.code_length
-    return f"{secrets.randbelow(10**length):0{length}d}"
+    lowest = 10 ** (length - 1)
+    return str(lowest + secrets.randbelow(9 * lowest))
 
 
 def normalize_code(raw: Any) -> str:

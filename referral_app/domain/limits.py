@@ -57,7 +57,9 @@ def reserve_send(db: Session, phone_number: str, client_ip: str, now: datetime) 
 
 
 def _wait(db: Session, condition, window: Window, now: datetime) -> int:
-    """Whole seconds until ``window`` has room again (0 if it has room now)."""
+    """Whole seconds until ``window`` has room again (0 if it has room now; a 0 limit is off)."""
+    if window.max_sends <= 0:
+        return 0
     recent = db.exec(
         select(CodeSend.sent_at)
         .where(condition, CodeSend.sent_at > now - window.length)

@@ -55,6 +55,7 @@ class WebhookSmsSender:
                     if response.status_code < 500:
                         response.raise_for_status()
                         return
+                    logger.warning("SMS webhook attempt %d: HTTP %d", attempt + 1, response.status_code)
                 except httpx.HTTPStatusError as error:  # a 4xx: our request is wrong, retrying won't help
                     logger.error("SMS webhook refused the message: %s", error.response.status_code)
                     raise Unavailable() from error
@@ -62,6 +63,7 @@ class WebhookSmsSender:
                     logger.warning("SMS webhook attempt %d failed: %s", attempt + 1, type(error).__name__)
                 if attempt < self.retries:
                     await asyncio.sleep(self.backoff_seconds * 2**attempt)
+        logger.error("SMS webhook gave up after %d attempts", self.retries + 1)
         raise Unavailable()
 
 

@@ -18,6 +18,7 @@ from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
 
 PROFILE_ROUTE = "/profile"
+ONE_SECOND = "new Promise((resolve) => setTimeout(() => resolve(true), 1000))"
 
 
 class LoginState(SessionState):
@@ -32,7 +33,6 @@ class LoginState(SessionState):
     requesting: bool = False
     confirming: bool = False
     retry_after: int = 0  # seconds until another code may be requested
-    _counting_down: bool = False
 
     @rx.var
     def code_sent_text(self) -> str:
@@ -81,6 +81,7 @@ class LoginState(SessionState):
                 yield update
 
     def _client_ip(self) -> str:
+        # Reflex joins repeated header lines with ", ", so every X-Forwarded-For line counts.
         return client_ip(self.router.session.client_ip, self.router.headers.raw_headers.get("x-forwarded-for"))
 
     @staticmethod
@@ -108,20 +109,15 @@ class LoginState(SessionState):
         finally:
             self.requesting = False
 
-    @rx.event(background=True)
-    async def count_down(self):
-        """Tick ``retry_after`` down to zero, once a second."""
-        async with self:
-            if self._counting_down:
-                return
-            self._counting_down = True
-        while True:
-            await asyncio.sleep(1)
-            async with self:
-                self.retry_after = max(0, self.retry_after - 1)
-                if self.retry_after == 0:
-                    self._counting_down = False
-                    return
+    @rx.event
+    def count_down(self, _result: Any = None):
+        """Tick ``retry_after`` down once a second, paced by the browser (so it ends with the page).
+
+        Only the display depends on it: the limit itself is enforced by the server.
+        """
+        self.retry_after = max(0, self.retry_after - 1) if _result is not None else self.retry_after
+        if self.retry_after > 0:
+            return rx.call_script(ONE_SECOND, callback=LoginState.count_down)
 
     @rx.event
     def confirm_code(self, form_data: dict[str, Any]):

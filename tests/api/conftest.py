@@ -8,11 +8,12 @@ from fastapi.testclient import TestClient
 from referral_app.api.app import api
 
 PHONE_A, PHONE_B, PHONE_C = "+79123456789", "+79123456780", "+79123456781"
+CLIENT_ADDRESS = ("198.51.100.7", 50000)  # TEST-NET-2: the socket peer of every test request
 
 
 @pytest.fixture
 def client(db):
-    with TestClient(api) as test_client:
+    with TestClient(api, client=CLIENT_ADDRESS) as test_client:
         yield test_client
 
 

@@ -113,3 +113,10 @@ def test_logout_without_a_token_is_401(client):
     response = client.post("/api/v1/auth/logout/")
     assert_error(response, 401, "auth.required")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_code_sent_as_a_json_number_is_accepted_like_the_original_api(client):
+    code = client.post("/api/v1/auth/request_code/", json={"phone_number": PHONE_A}).json()["confirmation_code"]
+    assert not code.startswith("0")
+    response = client.post("/api/v1/auth/auth_code/", json={"phone_number": PHONE_A, "confirmation_code": int(code)})
+    assert response.status_code == 200 and response.json()["token"]

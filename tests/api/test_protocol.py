@@ -98,3 +98,11 @@ def test_chunked_body_over_16_kb_is_a_413(client):
 
     response = client.post("/api/v1/auth/request_code/", content=chunks(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, "request.too_large")
+
+
+def test_openapi_documents_400_not_fastapis_422(client):
+    document = client.get("/api/openapi.json").json()
+    for item in document["paths"].values():
+        for operation in item.values():
+            assert "422" not in operation["responses"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]

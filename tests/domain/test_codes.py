@@ -64,13 +64,15 @@ def test_code_length_is_a_setting(db, sms, monkeypatch):
     assert auth.sign_in(db, PHONE, issued.code, now=T0).phone_number == PHONE
 
 
-def test_codes_are_random_and_keep_leading_zeros(monkeypatch):
+def test_codes_are_random_and_never_start_with_zero(monkeypatch):
     generated = [codes.generate_code() for _ in range(2000)]
-    assert all(re.fullmatch(r"[0-9]{4}", code) for code in generated)
-    # 2000 draws from 10,000 codes give ~1,813 distinct values; a fixed or biased generator far fewer.
+    assert all(re.fullmatch(r"[1-9][0-9]{3}", code) for code in generated)
+    # 2000 draws from 9,000 codes give ~1,794 distinct values; a fixed or biased generator far fewer.
     assert len(set(generated)) > 1600
-    monkeypatch.setattr(codes.secrets, "randbelow", lambda bound: 7)
-    assert codes.generate_code() == "0007"
+    monkeypatch.setattr(codes.secrets, "randbelow", lambda bound: 0)
+    assert codes.generate_code() == "1000"
+    monkeypatch.setattr(codes.secrets, "randbelow", lambda bound: bound - 1)
+    assert codes.generate_code() == "9999"
 
 
 def test_code_is_handed_to_the_sms_sender(db, sms):

@@ -62,7 +62,16 @@ def base_url(app_database, tmp_path_factory):
     """The running app's URL; the server is stopped with SIGINT, as Ctrl-C would."""
     port = _free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": app_database, "DEMO_MODE": "true"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": app_database,
+        "DEMO_MODE": "true",
+        # Limits as in production, but every test browser comes from 127.0.0.1.
+        "RATE_LIMITS_ENABLED": "true",
+        "SENDS_PER_IP_10MIN": "100000",
+        "SMS_DELAY_SECONDS": "0.2",
+    }
     env.pop("PYTEST_CURRENT_TEST", None)
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -102,9 +111,20 @@ def browser():
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed_in_call = True
+    return report
+
+
 @pytest.fixture
-def new_context(browser):
-    """Make browser contexts (separate cookie jars: separate people); closed after the test."""
+def new_context(browser, request):
+    """Make browser contexts (separate cookie jars: separate people); closed after the test.
+
+    When the test fails, every page still open is saved to screenshots/FAILED-*.png.
+    """
     contexts = []
 
     def make(width: int = 1440, height: int = 900):
@@ -114,7 +134,10 @@ def new_context(browser):
         return context
 
     yield make
-    for context in contexts:
+    for number, context in enumerate(contexts):
+        if getattr(request.node, "failed_in_call", False):
+            for index, page in enumerate(context.pages):
+                screenshot(page, f"FAILED-{request.node.name}-{number}-{index}")
         context.close()
 
 

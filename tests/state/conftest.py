@@ -46,7 +46,9 @@ def run(result) -> list:
 
 
 def event_name(event) -> str:
-    return event.handler.fn.__qualname__
+    """``_redirect``, ``LoginState.count_down``, ...: the function an event will run."""
+    handler = getattr(event, "handler", event)  # an EventSpec, or a bare EventHandler
+    return handler.fn.__qualname__
 
 
 def event_arg(event, name: str):

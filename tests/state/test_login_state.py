@@ -9,7 +9,7 @@ from sqlmodel import select
 from referral_app.domain import sessions
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
-from referral_app.models import AuthSession, ConfirmationCode, User
+from referral_app.models import AuthSession, CodeSend, ConfirmationCode, User
 from referral_app.settings import settings
 from referral_app.state.login import LoginState
 from tests.state.conftest import client_view, event_arg, event_name, make_state, run
@@ -158,3 +158,32 @@ def test_resend_needs_a_phone_first(db):
     state = make_state(LoginState)
     assert run(state.resend_code()) == []
     assert count(db, ConfirmationCode) == 0
+
+
+def test_send_limit_shows_a_countdown_and_blocks_the_button(db, send_limits):
+    state = requested(db)
+    assert state.step == "code"
+    events = run(state.resend_code())
+    assert 0 < state.retry_after <= send_limits.send_cooldown_seconds
+    assert state.error_text == translate("rate.limited", seconds=state.retry_after)
+    assert "LoginState.count_down" in [event_name(e) for e in events]
+    sends_before = count(db, CodeSend)
+    assert run(state.resend_code()) == []  # nothing reaches the server's limits while counting down
+    assert count(db, CodeSend) == sends_before
+
+
+def test_brute_force_through_the_ui_stops_after_five_guesses(db, send_limits):
+    state = requested(db)
+    real = state.demo_code
+    wrong = [code for code in (f"{n:04d}" for n in range(10)) if code != real]
+    messages = []
+    for guess in wrong[:7]:
+        run(state.confirm_code({"code": guess}))
+        messages.append(state.error)
+    assert messages[:4] == [translate("code.wrong")] * 4
+    assert messages[4:] == [translate("code.too_many_attempts")] * 3
+    run(state.confirm_code({"code": real}))
+    assert state.error == translate("code.too_many_attempts")
+    assert count(db, User) == 0
+    run(state.resend_code())  # a new code needs a new send, which the cooldown holds back
+    assert state.retry_after > 0

@@ -1,0 +1,40 @@
+"""Removing what has expired, so tables do not grow without bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_
+from sqlmodel import Session
+
+from referral_app.domain.clock import utcnow
+from referral_app.models import AuthSession, CodeSend, ConfirmationCode
+
+# The longest send-limit window; older log rows can no longer count against anyone.
+SEND_LOG_KEPT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Purged:
+    codes: int
+    sessions: int
+    sends: int
+
+
+def purge_expired(db: Session, now: datetime | None = None) -> Purged:
+    """Delete expired codes, ended sessions (expired, revoked, or never claimed) and old send logs."""
+    now = now or utcnow()
+    codes = db.exec(delete(ConfirmationCode).where(ConfirmationCode.expires_at <= now)).rowcount
+    sessions = db.exec(
+        delete(AuthSession).where(
+            or_(
+                AuthSession.expires_at <= now,
+                AuthSession.revoked_at.is_not(None),
+                AuthSession.claim_expires_at <= now,
+            )
+        )
+    ).rowcount
+    sends = db.exec(delete(CodeSend).where(CodeSend.sent_at <= now - SEND_LOG_KEPT)).rowcount
+    db.commit()
+    return Purged(codes, sessions, sends)
