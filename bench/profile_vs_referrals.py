@@ -137,7 +137,8 @@ def seed(engine: Engine, owners: list[Owner]) -> float:
         )
     for owner in owners:
         if counts.get(owner.id, 0) != owner.size:
-            raise RuntimeError(f"seeded {counts.get(owner.id, 0)} referrals for owner {owner.phone}, wanted {owner.size}")
+            seeded = counts.get(owner.id, 0)
+            raise RuntimeError(f"seeded {seeded} referrals for owner {owner.phone}, wanted {owner.size}")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     return time.perf_counter() - started
@@ -302,24 +303,38 @@ def find_deep_cursor(client: httpx.Client, owner: Owner) -> None:
         cursor = page["next_cursor"]
         owner.deep_cursor, owner.deep_position = cursor, seen
     if seen != owner.size or len(phones) != owner.size:
-        raise RuntimeError(f"walking {owner.phone}'s list saw {seen} items ({len(phones)} distinct), wanted {owner.size}")
+        raise RuntimeError(
+            f"walking {owner.phone}'s list saw {seen} items ({len(phones)} distinct), wanted {owner.size}"
+        )
 
 
-def timed_series(client: httpx.Client, request, check, count: int, warmup: int) -> Stats:
-    """``warmup`` unmeasured then ``count`` measured sequential requests; ``check`` each answer."""
-    for _ in range(warmup):
-        check(request())
-    samples = []
-    series_started = time.perf_counter()
-    for _ in range(count):
-        started = time.perf_counter()
-        response = request()
-        samples.append((time.perf_counter() - started) * 1000)
-        check(response)
-    return Stats.of(samples, time.perf_counter() - series_started)
+class Series:
+    """Sequential timed requests of one kind; ``check`` validates every answer."""
+
+    def __init__(self, owner: Owner, key: str, request, check) -> None:
+        self.owner, self.key, self.request, self.check = owner, key, request, check
+        self.samples: list[float] = []
+        self.elapsed = 0.0
+
+    def warm_up(self, count: int) -> None:
+        for _ in range(count):
+            self.check(self.request())
+
+    def run(self, count: int) -> None:
+        started_series = time.perf_counter()
+        for _ in range(count):
+            started = time.perf_counter()
+            response = self.request()
+            self.samples.append((time.perf_counter() - started) * 1000)
+            self.check(response)
+        self.elapsed += time.perf_counter() - started_series
+
+    def finish(self) -> None:
+        self.owner.results[self.key] = Stats.of(self.samples, self.elapsed)
 
 
-def measure_reads(client: httpx.Client, owner: Owner, count: int, warmup: int) -> None:
+def read_series(client: httpx.Client, owner: Owner) -> list[Series]:
+    """The profile and the deep referral page of ``owner``, with their answer checks."""
     headers = {"Authorization": f"Bearer {owner.token}"}
     expected_first_page = min(owner.size, PAGE_SIZE)
 
@@ -342,16 +357,33 @@ def measure_reads(client: httpx.Client, owner: Owner, count: int, warmup: int) -
         if len(response.json()["items"]) != expected_deep_page:
             raise RuntimeError(f"referral page of {owner.phone}: {len(response.json()['items'])} items")
 
-    owner.results["profile"] = timed_series(
-        client, lambda: client.get("/api/v1/profile/me/", headers=headers), check_profile, count, warmup
-    )
-    owner.results["page"] = timed_series(
-        client,
-        lambda: client.get("/api/v1/profile/me/referrals/", params=params, headers=headers),
-        check_page,
-        count,
-        warmup,
-    )
+    return [
+        Series(owner, "profile", lambda: client.get("/api/v1/profile/me/", headers=headers), check_profile),
+        Series(
+            owner,
+            "page",
+            lambda: client.get("/api/v1/profile/me/referrals/", params=params, headers=headers),
+            check_page,
+        ),
+    ]
+
+
+def measure_reads(client: httpx.Client, owners: list[Owner], count: int, warmup: int, rounds: int) -> None:
+    """Warm up every series, then run them in ``rounds`` interleaved slices.
+
+    Interleaving spreads any background load of a shared machine over all owners
+    instead of letting it land on whichever owner happened to be measured then.
+    """
+    series = [one for owner in owners for one in read_series(client, owner)]
+    for one in series:
+        one.warm_up(warmup)
+    slices = [count // rounds + (1 if r < count % rounds else 0) for r in range(rounds)]
+    for r, size in enumerate(slices):
+        order = series[r % len(series) :] + series[: r % len(series)]  # rotate who goes first
+        for one in order:
+            one.run(size)
+    for one in series:
+        one.finish()
 
 
 def measure_activations(client: httpx.Client, owners: list[Owner], per_owner: int) -> None:
@@ -430,7 +462,9 @@ def explain_profile_queries(database_url: str, owner: Owner) -> list[tuple[str, 
                 raw.rollback()
             finally:
                 raw.close()
-            execution = next(float(m.group(1)) for line in plan if (m := re.match(r"Execution Time: ([\d.]+) ms", line)))
+            execution = next(
+                float(m.group(1)) for line in plan if (m := re.match(r"Execution Time: ([\d.]+) ms", line))
+            )
             plans.append((label, plan[0].strip(), execution, plan))
     engine.dispose()
     return plans
@@ -443,17 +477,22 @@ def environment() -> dict[str, str]:
     def run(*cmd: str) -> str:
         return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
 
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        "unknown CPU",
-    )
-    return {"date": run("date", "-u"), "nproc": run("nproc"), "cpu": cpu, "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")}
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown CPU")
+    return {
+        "date": run("date", "-u"),
+        "nproc": run("nproc"),
+        "cpu": cpu,
+        "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
+    }
 
 
 def reading(owners: list[Owner], plans: dict) -> str:
     smallest, largest = owners[0], owners[-1]
     ratios = {
-        key: largest.results[key].p50 / smallest.results[key].p50 for key in ("profile", "page", "activate") if key in largest.results
+        key: largest.results[key].p50 / smallest.results[key].p50
+        for key in ("profile", "page", "activate")
+        if key in largest.results
     }
     flat = all(ratio < 1.5 for ratio in ratios.values())
     names = {"profile": "the profile", "page": "a deep referral page", "activate": "an activation"}
@@ -471,7 +510,8 @@ def reading(owners: list[Owner], plans: dict) -> str:
         )
     list_plans = [plan for entries in plans.values() for label, _, _, plan in entries if "list_referrals" in label]
     keyset = all(
-        plan[0].lstrip().startswith("Limit") and any("Index Scan" in line and "ix_users_referrals" in line for line in plan)
+        plan[0].lstrip().startswith("Limit")
+        and any("Index Scan" in line and "ix_users_referrals" in line for line in plan)
         for plan in list_plans
     )
     if keyset:
@@ -499,7 +539,10 @@ def reading(owners: list[Owner], plans: dict) -> str:
 def render(env: dict[str, str], pg_version: str, owners: list[Owner], extra: dict, plans: dict) -> str:
     def row(owner: Owner, key: str, what: str) -> str:
         s = owner.results[key]
-        return f"| {owner.size:,} | {what} | {s.count} | {s.p50:.2f} | {s.p95:.2f} | {s.p99:.2f} | {s.max:.2f} | {s.rps:.0f} |"
+        return (
+            f"| {owner.size:,} | {what} | {s.count} | {s.p50:.2f} | {s.p95:.2f} | {s.p99:.2f} "
+            f"| {s.max:.2f} | {s.rps:.0f} |"
+        )
 
     lines = [
         "| referrals | request | n | p50 ms | p95 ms | p99 ms | max ms | req/s |",
@@ -517,9 +560,13 @@ def render(env: dict[str, str], pg_version: str, owners: list[Owner], extra: dic
 
     rss = extra.get("rss") or []
     if rss:
-        rss_lines = "\n".join(f"| {pid} | `{cmd[:90]}` | {kb / 1024:.0f} |" for pid, cmd, kb in sorted(rss, key=lambda r: -r[2]))
+        rss_lines = "\n".join(
+            f"| {pid} | `{cmd.replace(str(ROOT) + '/.venv/bin/', '')[:110]}` | {kb / 1024:.0f} |"
+            for pid, cmd, kb in sorted(rss, key=lambda r: -r[2])
+        )
         rss_text = (
-            "Peak RSS (`VmHWM` from `/proc/<pid>/status`) of the server's processes, read at the end of the run:\n\n"
+            "Peak RSS (`VmHWM` from `/proc/<pid>/status`) of each process in the server's process group, "
+            "read at the end of the run (the whole run, seeding and the 100,000-referral walk included):\n\n"
             "| pid | command | peak RSS MiB |\n|---:|---|---:|\n" + rss_lines
         )
     else:
@@ -549,9 +596,12 @@ Generated by `bench/profile_vs_referrals.py` (see `bench/README.md`); rerun it t
   (production build, one port), `DEMO_MODE=true`, `SMS_DELAY_SECONDS=0`, `RATE_LIMITS_ENABLED=false`
   (these two only speed up the sign-ins that set the benchmark up)
 - Client: a separate process, `httpx` sync client with keep-alive, requests one after another;
-  {extra['warmup']} warm-up requests before each series, then {extra['requests']} measured
-  ({extra['activations']} activations per owner, each by a fresh user)
-- Seeding: {extra['seeded']:,} referral rows in {extra['seed_s']:.1f} s; server start {extra['start_s']:.0f} s; whole run {extra['total_s']:.0f} s
+  {extra['warmup']} warm-up requests per series, then {extra['requests']} measured per series, run in
+  {extra['rounds']} interleaved rounds over all owners ({extra['activations']} activations per owner,
+  each by a fresh user)
+- Load average when the run started (other work on the machine): {extra['loadavg']}
+- Seeding: {extra['seeded']:,} referral rows in {extra['seed_s']:.1f} s; server start {extra['start_s']:.0f} s;
+  whole run {extra['total_s']:.0f} s
 
 ## Result
 
@@ -560,6 +610,8 @@ Generated by `bench/profile_vs_referrals.py` (see `bench/README.md`); rerun it t
 Every response was 200; every profile answer had `invited_count` equal to the seeded count and
 a full first page; walking each list with `limit=100` returned every referral exactly once.
 "Deep" pages start at the last cursor of that walk (the last 100 referrals of the list).
+p99 and max rest on a handful of requests each (3 of 300 for p99) and on a shared machine they
+move from owner to owner between runs; compare medians, and the query plans below.
 
 {reading(owners, plans)}
 
@@ -581,6 +633,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="measured requests per series (300)")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up requests before each series (20)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved slices of each series (3)")
     parser.add_argument("--activations", type=int, default=30, help="activations per owner, 0 to skip (30)")
     parser.add_argument("--sizes", default="0,1000,10000,100000", help="referrals per owner, comma-separated")
     parser.add_argument("--no-doc", action="store_true", help=f"only print; do not write {DOC_PATH.relative_to(ROOT)}")
@@ -588,6 +641,8 @@ def main() -> int:
     sizes = sorted(int(size) for size in args.sizes.split(","))
     if not 1 <= len(sizes) <= 9 or sizes[0] < 0 or sum(sizes) > 9_000_000:
         parser.error("1 to 9 sizes, each >= 0, at most 9,000,000 referrals in all")
+    if not 1 <= args.rounds <= args.requests or args.requests < 2 or args.warmup < 0:
+        parser.error("need --requests >= 2, 1 <= --rounds <= --requests, --warmup >= 0")
 
     def _on_sigterm(signum, frame):
         raise KeyboardInterrupt()
@@ -596,6 +651,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
     run_started = time.monotonic()
+    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     db_name = f"referral_bench_{secrets.token_hex(4)}"
     workdir = Path(tempfile.mkdtemp(prefix="referral-bench-"))
     server: Server | None = None
@@ -619,21 +675,23 @@ def main() -> int:
                 owner.token = sign_in(client, owner.phone)
                 find_deep_cursor(client, owner)
             log("signed in every owner through the API; walked every list")
+            measure_reads(client, owners, args.requests, args.warmup, args.rounds)
             for owner in owners:
-                measure_reads(client, owner, args.requests, args.warmup)
                 log(
                     f"{owner.size:>7,} referrals: profile p50 {owner.results['profile'].p50:.2f} ms, "
                     f"deep page p50 {owner.results['page'].p50:.2f} ms"
                 )
+            # Before the activations, which add referrals to every owner.
+            plans = {owner.size: explain_profile_queries(database_url, owner) for owner in (owners[0], owners[-1])}
             if args.activations:
                 measure_activations(client, owners, args.activations)
                 log("activations: " + ", ".join(f"{o.size:,}: p50 {o.results['activate'].p50:.2f} ms" for o in owners))
 
-        plans = {owner.size: explain_profile_queries(database_url, owner) for owner in (owners[0], owners[-1])}
         engine.dispose()
         rss = server.processes()
         extra = {
             "requests": args.requests, "warmup": args.warmup, "activations": args.activations,
+            "rounds": args.rounds, "loadavg": loadavg,
             "seeded": sum(sizes), "seed_s": seed_s, "start_s": start_s, "rss": rss,
             "total_s": time.monotonic() - run_started,
         }
@@ -658,4 +716,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; server stopped and database dropped", file=sys.stderr)
+        sys.exit(130)
