@@ -127,13 +127,23 @@ def new_context(browser, request):
     """
     contexts = []
 
+    network_problems: list[str] = []
+
     def make(width: int = 1440, height: int = 900):
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(15_000)
+        context.on(
+            "response",
+            lambda response: response.status >= 400
+            and network_problems.append(f"{response.status} {response.request.method} {response.url}"),
+        )
+        context.on("requestfailed", lambda req: network_problems.append(f"failed {req.method} {req.url} {req.failure}"))
         contexts.append(context)
         return context
 
     yield make
+    if getattr(request.node, "failed_in_call", False) and network_problems:
+        print("network problems:", *network_problems, sep="\n  ")
     for number, context in enumerate(contexts):
         if getattr(request.node, "failed_in_call", False):
             for index, page in enumerate(context.pages):
