@@ -1,12 +1,16 @@
-"""Command line: ``python -m referral_app cleanup``."""
+"""Command line: ``python -m referral_app cleanup`` and ``python -m referral_app create-admin NAME``."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from referral_app.db import session_scope
+from referral_app.domain import staff
+from referral_app.domain.errors import DomainError
 from referral_app.domain.maintenance import purge_expired
+from referral_app.i18n import translate
 
 
 def cleanup() -> int:
@@ -16,12 +20,38 @@ def cleanup() -> int:
     return 0
 
 
+def _read_password() -> str:
+    """From a prompt (twice) on a terminal, else the first line of stdin; never an argument."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise SystemExit("The passwords differ.")
+        return password
+    return sys.stdin.readline().rstrip("\n")
+
+
+def create_admin(username: str) -> int:
+    password = _read_password()
+    with session_scope() as db:
+        try:
+            account = staff.create_staff(db, username, password)
+        except DomainError as error:
+            print(translate(error.code, **error.params), file=sys.stderr)
+            return 1
+    print(f"created staff account {account.username!r}; sign in at /admin")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m referral_app")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("cleanup", help="delete expired codes and sessions and old send-log rows")
+    create = commands.add_parser("create-admin", help="create a staff account (password from a prompt or stdin)")
+    create.add_argument("username")
     args = parser.parse_args(argv)
-    return {"cleanup": cleanup}[args.command]()
+    if args.command == "create-admin":
+        return create_admin(args.username)
+    return cleanup()
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ def session_token_from_header(cookie_header: str) -> str | None:
     return morsel.value if morsel else None
 
 
-def session_cookie_options(secure: bool) -> dict:
-    """HttpOnly (scripts never see the token), SameSite=Lax, Secure over HTTPS."""
+def session_cookie_options() -> dict:
+    """HttpOnly (scripts never see the token), SameSite=Lax; ``SecureCookiesOnHttps`` adds Secure."""
     return {
         "key": SESSION_COOKIE,
         "httponly": True,
         "samesite": "lax",
-        "secure": secure,
         "path": "/",
         "max_age": settings.session_ttl_days * 24 * 3600,
     }

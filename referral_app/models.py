@@ -1,11 +1,10 @@
 """Database tables. Each rule that two requests could race is backed by a constraint here."""
 
-from __future__ import annotations
-
 from datetime import datetime
+from typing import Optional
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer
-from sqlmodel import Field, SQLModel
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, true
+from sqlmodel import Field, Relationship, SQLModel
 
 # E.164 allows at most 15 digits after the "+".
 PHONE_MAX_LENGTH = 16
@@ -38,6 +37,16 @@ class User(SQLModel, table=True):
     activated_at: datetime | None = Field(default=None)
     invited_count: int = Field(default=0)
     created_at: datetime
+    # Staff can deactivate a user: no sign-in, and their sessions stop working.
+    is_active: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+
+    # For the admin views only; the domain layer queries columns, never these.
+    invited_by: Optional["User"] = Relationship(
+        sa_relationship_kwargs={"remote_side": "User.id", "foreign_keys": "User.invited_by_id", "lazy": "select"}
+    )
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} ({self.invite_code})"
 
 
 class ConfirmationCode(SQLModel, table=True):
@@ -74,6 +83,8 @@ class AuthSession(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
     revoked_at: datetime | None = Field(default=None)
 
+    user: User = Relationship()  # for the admin views
+
 
 class CodeSend(SQLModel, table=True):
     """One code sent: the log that the send limits count (per phone and per client IP)."""
@@ -88,3 +99,31 @@ class CodeSend(SQLModel, table=True):
     phone_number: str = Field(max_length=PHONE_MAX_LENGTH)
     client_ip: str = Field(max_length=45)  # the longest IPv6 text form
     sent_at: datetime
+
+
+class StaffAccount(SQLModel, table=True):
+    """A person who may open /admin. Created only by ``python -m referral_app create-admin``."""
+
+    __tablename__ = "staff_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=60)  # bcrypt
+    is_active: bool = Field(default=True)
+    created_at: datetime
+    last_login_at: datetime | None = Field(default=None)
+
+
+class StaffLoginFailure(SQLModel, table=True):
+    """A failed admin login, counted for the lockout (per username and per client IP)."""
+
+    __tablename__ = "staff_login_failures"
+    __table_args__ = (
+        Index("ix_staff_login_failures_username_time", "username", "failed_at"),
+        Index("ix_staff_login_failures_ip_time", "client_ip", "failed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    client_ip: str = Field(max_length=45)
+    failed_at: datetime

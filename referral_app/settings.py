@@ -88,6 +88,7 @@ class Settings:
     sms_webhook_timeout_seconds: float
     sms_webhook_retries: int
     cleanup_interval_seconds: int
+    bcrypt_rounds: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -113,6 +114,7 @@ class Settings:
             sms_webhook_timeout_seconds=float(os.environ.get("SMS_WEBHOOK_TIMEOUT_SECONDS") or 5),
             sms_webhook_retries=_int("SMS_WEBHOOK_RETRIES", 2),
             cleanup_interval_seconds=_int("CLEANUP_INTERVAL_SECONDS", 600),
+            bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
         )
 
 

@@ -7,9 +7,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
+from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, routes
 from referral_app.api.errors import error_response, install_error_handlers
-from referral_app.api.middleware import ApiRequestMiddleware, SecurityHeadersMiddleware
+from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -51,8 +52,10 @@ def _openapi_without_422() -> dict:
 api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
+api.add_middleware(SecureCookiesOnHttps)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
+mount_admin(api)
 
 
 @api.api_route(

@@ -21,12 +21,12 @@ class ClaimIn(BaseModel):
 
 
 @router.post("/")
-def claim_session(body: ClaimIn, request: Request) -> Response:
+def claim_session(body: ClaimIn) -> Response:
     """Trade the claim issued by the sign-in page for the session cookie."""
     with session_scope() as db:
         token = sessions.claim_browser_session(db, body.claim)
     response = Response(status_code=204)
-    response.set_cookie(value=token, **session_cookie_options(secure=request.url.scheme == "https"))
+    response.set_cookie(value=token, **session_cookie_options())
     return response
 
 

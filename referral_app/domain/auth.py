@@ -10,6 +10,7 @@ from sqlmodel import Session
 from referral_app.domain import codes, limits, phones, users
 from referral_app.domain.clock import utcnow
 from referral_app.domain.codes import IssuedCode
+from referral_app.domain.errors import AccountDisabled
 from referral_app.domain.sms import SmsSender
 from referral_app.i18n import translate
 from referral_app.models import User
@@ -46,4 +47,7 @@ def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = N
     codes.consume_code(db, phone_number, code, now)
     user = users.get_or_create_user(db, phone_number, now)
     db.commit()
+    # Checked only after a correct code, so the answer reveals nothing to a stranger.
+    if not user.is_active:
+        raise AccountDisabled()
     return user

@@ -40,6 +40,26 @@ class Unavailable(DomainError):
     code = "sms.unavailable"
 
 
+class InvalidCredentials(DomainError):
+    """Unknown username or wrong password: one answer for both."""
+
+    code = "staff.invalid_credentials"
+
+
+class StaffLockedOut(DomainError):
+    code = "staff.locked_out"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(minutes=max(1, -(-retry_after // 60)))
+        self.retry_after = retry_after
+
+
+class AccountDisabled(RuleViolation):
+    """The phone's account was deactivated by staff."""
+
+    code, field = "auth.disabled", "phone_number"
+
+
 class NotAuthenticated(DomainError):
     """Missing, unknown, expired or revoked session (HTTP 401)."""
 

@@ -97,11 +97,23 @@ def authenticate(db: Session, token: Any, now: datetime | None = None) -> User:
             AuthSession.claim_hash.is_(None),
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > now,
+            User.is_active,
         )
     ).first()
     if user is None:
         raise NotAuthenticated()
     return user
+
+
+def revoke_session_by_id(db: Session, session_id: int, now: datetime | None = None) -> bool:
+    """End a session by its id (staff action). Returns whether a live session was ended."""
+    result = db.exec(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+    db.commit()
+    return result.rowcount == 1
 
 
 def revoke_session(db: Session, token: Any, now: datetime | None = None) -> bool:

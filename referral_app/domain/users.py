@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
@@ -36,3 +37,10 @@ def get_or_create_user(db: Session, phone_number: str, now: datetime | None = No
             continue
         return candidate
     raise RuntimeError("could not find a free invite code")
+
+
+def set_user_active(db: Session, user_id: int, active: bool) -> bool:
+    """Activate or deactivate a user (staff action); a deactivated user's sessions stop working."""
+    result = db.exec(update(User).where(User.id == user_id).values(is_active=active))
+    db.commit()
+    return result.rowcount == 1

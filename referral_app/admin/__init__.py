@@ -1,0 +1,1 @@
+"""Staff-only table views (sqladmin) at /admin."""

@@ -1,0 +1,212 @@
+"""The admin's table views. Staff may only do what cannot break a rule: revoke a session,
+deactivate or reactivate a user. Nothing is created, edited or deleted here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup, escape
+from sqladmin import ModelView, action
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import aliased
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from referral_app.db import session_scope
+from referral_app.domain import sessions, users
+from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, User
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+class PredicateFilter:
+    """A yes/no filter on any SQL condition (sqladmin's filter protocol)."""
+
+    has_operator = False
+    template = "sqladmin/filters/lookup_filter.html"
+
+    def __init__(self, title: str, parameter_name: str, condition) -> None:
+        self.title, self.parameter_name, self.condition = title, parameter_name, condition
+
+    async def lookups(self, request: Request, model: Any, run_query) -> list[tuple[str, str]]:
+        return [("all", "All"), ("yes", "Yes"), ("no", "No")]
+
+    async def get_filtered_query(self, query: Select, value: Any, model: Any) -> Select:
+        if value == "yes":
+            return query.where(self.condition)
+        if value == "no":
+            return query.where(~self.condition)
+        return query
+
+
+def _ids(request: Request) -> list[int]:
+    return [int(pk) for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+
+
+LABELS = {
+    "id": "ID", "phone_number": "Phone", "invite_code": "Invite code", "invited_by": "Invited by",
+    "invited_count": "Referrals", "is_active": "Active", "created_at": "Created", "activated_at": "Code entered",
+    "expires_at": "Expires", "attempts": "Wrong attempts", "revoked_at": "Revoked", "user": "User",
+    "username": "Username", "last_login_at": "Last login", "user_id": "user's phone",
+}
+
+
+class ReadOnlyView(ModelView):
+    column_labels = LABELS
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    can_export = False
+    page_size = 25
+    page_size_options = [25, 50, 100]
+
+    def back(self, request: Request) -> RedirectResponse:
+        return RedirectResponse(request.url_for("admin:list", identity=self.identity), status_code=303)
+
+
+class UserAdmin(ReadOnlyView, model=User):
+    name, name_plural, icon = "User", "Users", "fa-solid fa-user"
+    column_list = [
+        User.id, User.phone_number, User.invite_code, User.invited_by, User.invited_count,
+        User.is_active, User.created_at,
+    ]
+    column_details_list = [
+        User.id, User.phone_number, User.invite_code, User.invited_by, User.activated_at,
+        User.invited_count, User.is_active, User.created_at,
+    ]
+    column_searchable_list = [User.phone_number, User.invite_code]
+    column_sortable_list = [User.id, User.phone_number, User.invited_count, User.created_at]
+    column_default_sort = (User.id, True)
+    column_filters = [
+        PredicateFilter("Has activated a code", "activated", User.invited_by_id.is_not(None)),
+        PredicateFilter("Has referrals", "has_referrals", User.invited_count > 0),
+        PredicateFilter("Active", "active", User.is_active),
+    ]
+    column_formatters = {User.created_at: lambda m, a: when(m.created_at)}
+    column_formatters_detail = {
+        User.created_at: lambda m, a: when(m.created_at),
+        User.activated_at: lambda m, a: when(m.activated_at),
+        User.invited_count: lambda m, a: Markup(
+            f'{m.invited_count} — <a href="../../referral/list?{escape(urlencode({"search": m.invite_code}))}">'
+            "show the referrals</a>"
+        ),
+    }
+
+    def search_query(self, stmt: Select, term: str) -> Select:
+        term = term.strip()
+        return stmt.where(or_(User.phone_number.contains(term), User.invite_code == term.upper()))
+
+    @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
+    async def deactivate(self, request: Request) -> RedirectResponse:
+        with session_scope() as db:
+            for user_id in _ids(request):
+                users.set_user_active(db, user_id, False)
+        return self.back(request)
+
+    @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
+    async def reactivate(self, request: Request) -> RedirectResponse:
+        with session_scope() as db:
+            for user_id in _ids(request):
+                users.set_user_active(db, user_id, True)
+        return self.back(request)
+
+
+Inviter = aliased(User)
+
+
+class ReferralAdmin(ReadOnlyView, model=User):
+    """Who invited whom: users who entered a code, with the code's owner."""
+
+    name, name_plural, icon = "Referral", "Referrals", "fa-solid fa-share-nodes"
+    column_list = [User.invited_by, User.phone_number, User.activated_at]
+    column_details_list = [User.invited_by, User.phone_number, User.invite_code, User.activated_at]
+    column_labels = {**LABELS, "invited_by": "Inviter", "phone_number": "Invited user", "activated_at": "When"}
+    column_searchable_list = [User.phone_number]
+    column_sortable_list = [User.activated_at]
+    column_default_sort = (User.activated_at, True)
+    column_formatters = {User.activated_at: lambda m, a: when(m.activated_at)}
+    column_formatters_detail = column_formatters
+
+    def list_query(self, request: Request) -> Select:
+        return select(User).where(User.invited_by_id.is_not(None))
+
+    def count_query(self, request: Request) -> Select:
+        return select(func.count(User.id)).where(User.invited_by_id.is_not(None))
+
+    def search_query(self, stmt: Select, term: str) -> Select:
+        """By the inviter's invite code or phone, or the invited user's phone."""
+        term = term.strip()
+        inviter_ids = select(Inviter.id).where(or_(Inviter.invite_code == term.upper(), Inviter.phone_number.contains(term)))
+        return stmt.where(or_(User.invited_by_id.in_(inviter_ids), User.phone_number.contains(term)))
+
+
+class ConfirmationCodeAdmin(ReadOnlyView, model=ConfirmationCode):
+    name, name_plural, icon = "Confirmation code", "Confirmation codes", "fa-solid fa-key"
+    column_list = [
+        ConfirmationCode.id, ConfirmationCode.phone_number, ConfirmationCode.created_at,
+        ConfirmationCode.expires_at, ConfirmationCode.attempts,
+    ]
+    column_details_list = column_list
+    column_searchable_list = [ConfirmationCode.phone_number]
+    column_sortable_list = [ConfirmationCode.created_at, ConfirmationCode.expires_at]
+    column_default_sort = (ConfirmationCode.created_at, True)
+    column_formatters = {
+        ConfirmationCode.created_at: lambda m, a: when(m.created_at),
+        ConfirmationCode.expires_at: lambda m, a: when(m.expires_at),
+    }
+    column_formatters_detail = column_formatters
+
+
+class SessionAdmin(ReadOnlyView, model=AuthSession):
+    name, name_plural, icon = "Session", "Sessions", "fa-solid fa-id-card"
+    column_list = [
+        AuthSession.id, AuthSession.user, AuthSession.created_at, AuthSession.expires_at, AuthSession.revoked_at,
+    ]
+    column_details_list = column_list
+    column_searchable_list = [AuthSession.user_id]
+    column_sortable_list = [AuthSession.id, AuthSession.created_at, AuthSession.expires_at]
+    column_default_sort = (AuthSession.id, True)
+    column_formatters = {
+        AuthSession.created_at: lambda m, a: when(m.created_at),
+        AuthSession.expires_at: lambda m, a: when(m.expires_at),
+        AuthSession.revoked_at: lambda m, a: when(m.revoked_at),
+    }
+    column_formatters_detail = column_formatters
+
+    def search_query(self, stmt: Select, term: str) -> Select:
+        """By the user's phone number."""
+        user_ids = select(User.id).where(User.phone_number.contains(term.strip()))
+        return stmt.where(AuthSession.user_id.in_(user_ids))
+
+    @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
+    async def revoke(self, request: Request) -> RedirectResponse:
+        with session_scope() as db:
+            for session_id in _ids(request):
+                sessions.revoke_session_by_id(db, session_id)
+        return self.back(request)
+
+
+class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
+    name, name_plural, icon = "Staff account", "Staff accounts", "fa-solid fa-user-shield"
+    column_list = [
+        StaffAccount.id, StaffAccount.username, StaffAccount.is_active, StaffAccount.created_at,
+        StaffAccount.last_login_at,
+    ]
+    column_details_list = column_list
+    column_formatters = {
+        StaffAccount.created_at: lambda m, a: when(m.created_at),
+        StaffAccount.last_login_at: lambda m, a: when(m.last_login_at),
+    }
+    column_formatters_detail = column_formatters
+
+
+# sqladmin names a view after its model; two views of User need their own URL names.
+ReferralAdmin.identity = "referral"
+SessionAdmin.identity = "session"
+
+VIEWS = [UserAdmin, ReferralAdmin, SessionAdmin, ConfirmationCodeAdmin, StaffAccountAdmin]

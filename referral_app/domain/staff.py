@@ -1,0 +1,113 @@
+"""Staff accounts for the admin: bcrypt passwords and a lockout after failed logins."""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+from datetime import datetime, timedelta
+
+import bcrypt
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from referral_app.domain.clock import utcnow
+from referral_app.domain.errors import InvalidCredentials, InvalidInput, StaffLockedOut
+from referral_app.domain.locks import lock
+from referral_app.models import StaffAccount, StaffLoginFailure
+from referral_app.settings import settings
+
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{3,64}")
+MIN_PASSWORD_LENGTH = 10
+# bcrypt reads at most 72 bytes; refuse longer rather than silently ignore the rest.
+MAX_PASSWORD_BYTES = 72
+
+
+class InvalidUsername(InvalidInput):
+    code, field = "staff.username", "username"
+
+
+class WeakPassword(InvalidInput):
+    code, field = "staff.password", "password"
+
+
+class UsernameTaken(InvalidInput):
+    code, field = "staff.username_taken", "username"
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=settings.bcrypt_rounds)).decode()
+
+
+@cache
+def _dummy_hash(rounds: int) -> str:
+    """Checked against when the username is unknown, so that both answers take as long."""
+    return bcrypt.hashpw(b"no such staff account", bcrypt.gensalt(rounds=rounds)).decode()
+
+
+def create_staff(db: Session, username: str, password: str, now: datetime | None = None) -> StaffAccount:
+    """Create an active staff account; commit."""
+    if not USERNAME.fullmatch(username or ""):
+        raise InvalidUsername()
+    if len(password) < MIN_PASSWORD_LENGTH or len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise WeakPassword(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_BYTES)
+    account = StaffAccount(username=username, password_hash=hash_password(password), created_at=now or utcnow())
+    db.add(account)
+    try:
+        db.commit()
+    except IntegrityError as error:
+        db.rollback()
+        raise UsernameTaken() from error
+    return account
+
+
+def authenticate_staff(
+    db: Session, username: str, password: str, client_ip: str, now: datetime | None = None
+) -> StaffAccount:
+    """Check a staff login.
+
+    Raises ``StaffLockedOut`` after ``MAX_FAILURES`` failures for the username or the IP in
+    ``FAILURE_WINDOW``, and ``InvalidCredentials`` for an unknown user, a wrong password or
+    an inactive account alike (the same bcrypt work is done in each case).
+    """
+    now = now or utcnow()
+    username = (username or "")[:64]
+    lock(db, f"staff-login:{username}")
+    retry_after = max(_lockout_left(db, StaffLoginFailure.username == username, now),
+                      _lockout_left(db, StaffLoginFailure.client_ip == client_ip, now))
+    if retry_after > 0:
+        db.rollback()
+        raise StaffLockedOut(retry_after)
+    account = db.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    stored = account.password_hash if account else _dummy_hash(settings.bcrypt_rounds)
+    matches = bcrypt.checkpw((password or "").encode()[:MAX_PASSWORD_BYTES], stored.encode())
+    if account is None or not matches or not account.is_active:
+        db.add(StaffLoginFailure(username=username, client_ip=client_ip, failed_at=now))
+        db.commit()
+        raise InvalidCredentials()
+    account.last_login_at = now
+    db.add(account)
+    db.commit()
+    return account
+
+
+def _lockout_left(db: Session, condition, now: datetime) -> int:
+    """Seconds of lockout left for the failures matching ``condition`` (0: not locked)."""
+    recent = db.exec(
+        select(StaffLoginFailure.failed_at)
+        .where(condition, StaffLoginFailure.failed_at > now - FAILURE_WINDOW)
+        .order_by(col(StaffLoginFailure.failed_at).desc())
+        .limit(MAX_FAILURES)
+    ).all()
+    if len(recent) < MAX_FAILURES:
+        return 0
+    return max(0, math.ceil((recent[0] + LOCKOUT - now).total_seconds()))
+
+
+def get_active_staff(db: Session, staff_id: int) -> StaffAccount | None:
+    """The account of an admin session, if it still exists and is active."""
+    account = db.get(StaffAccount, staff_id)
+    return account if account is not None and account.is_active else None
