@@ -101,19 +101,19 @@ class UserAdmin(ReadOnlyView, model=User):
         term = term.strip()
         return stmt.where(or_(User.phone_number.contains(term), User.invite_code == term.upper()))
 
-    @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
-    async def deactivate(self, request: Request) -> RedirectResponse:
+    def _set_active(self, request: Request, active: bool) -> RedirectResponse:
         with session_scope() as db:
             for user_id in _ids(request):
-                users.set_user_active(db, user_id, False)
+                users.set_user_active(db, user_id, active)
         return self.back(request)
+
+    @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
+    async def deactivate(self, request: Request) -> RedirectResponse:
+        return self._set_active(request, False)
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
-        with session_scope() as db:
-            for user_id in _ids(request):
-                users.set_user_active(db, user_id, True)
-        return self.back(request)
+        return self._set_active(request, True)
 
 
 Inviter = aliased(User)
