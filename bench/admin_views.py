@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmark: are the admin's list views fast with 100,000 users?
+
+Creates a fresh PostgreSQL database, migrates it, seeds 100,000 users (half of them
+referrals of 1,000 inviters) and as many sessions, signs in as staff through the login
+form and times each admin page in-process (FastAPI's TestClient, no network), 20 times
+each. Prints a markdown table. The database is dropped at the end.
+
+    .venv/bin/python bench/admin_views.py [--users 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+PAGES = [
+    "/admin/user/list",
+    "/admin/user/list?page=2000",
+    "/admin/user/list?search=%2B79000012345",
+    "/admin/user/list?search=AAAAAB",
+    "/admin/user/list?has_referrals=yes",
+    "/admin/user/list?activated=yes&sortBy=invited_count&sort=desc",
+    "/admin/referral/list",
+    "/admin/referral/list?search=AAAAAB",
+    "/admin/session/list",
+    "/admin/session/list?search=%2B79000012345",
+    "/admin/user/details/50000",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100_000)
+    args = parser.parse_args()
+    name = f"referral_bench_admin_{uuid.uuid4().hex[:8]}"
+    admin_engine = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        run(f"{SERVER}/{name}", args.users)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run(url: str, n_users: int) -> None:
+    os.environ.update(DATABASE_URL=url, SECRET_KEY="bench", BCRYPT_ROUNDS="4")
+    sys.path.insert(0, str(ROOT))
+    from alembic import command
+    from alembic.config import Config
+    from fastapi.testclient import TestClient
+
+    from referral_app.api.app import api
+    from referral_app.db import engine, session_scope
+    from referral_app.domain import staff
+
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        # Invite codes: the id written in base 32 with the app's alphabet (unique).
+        code = " || ".join(
+            f"substr('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', ((g >> {s}) & 31) + 1, 1)" for s in range(25, -1, -5)
+        )
+        conn.execute(text(
+            f"INSERT INTO users (phone_number, invite_code, invited_count, created_at, is_active) "
+            f"SELECT '+7900' || lpad(g::text, 7, '0'), {code}, 0, now() - g * interval '1 second', true "
+            f"FROM generate_series(1, :n) g"), {"n": n_users})
+        conn.execute(text(
+            "UPDATE users SET invited_by_id = 1 + (id % 1000), activated_at = now() - id * interval '1 second' "
+            "WHERE id > 1000 AND id % 2 = 0"))
+        conn.execute(text(
+            "UPDATE users u SET invited_count = c.n FROM "
+            "(SELECT invited_by_id, count(*) n FROM users WHERE invited_by_id IS NOT NULL GROUP BY 1) c "
+            "WHERE u.id = c.invited_by_id"))
+        conn.execute(text(
+            "INSERT INTO auth_sessions (user_id, token_hash, created_at, expires_at) "
+            "SELECT id, md5(id::text) || md5((id + 1)::text), now(), now() + interval '30 days' FROM users"))
+        conn.execute(text("ANALYZE"))
+    seeded = time.perf_counter() - started
+    with session_scope() as db:
+        staff.create_staff(db, "bench", "bench-password-123")
+    client = TestClient(api)
+    login = client.post("/admin/login", data={"username": "bench", "password": "bench-password-123"}, follow_redirects=False)
+    assert login.status_code == 302, login.status_code
+    print(f"seeded {n_users:,} users (half of them referrals) and {n_users:,} sessions in {seeded:.1f} s\n")
+    print("| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
+    for page in PAGES:
+        timings = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            response = client.get(page)
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, (page, response.status_code)
+        timings.sort()
+        print(f"| `{page}` | {statistics.median(timings):.1f} | {timings[18]:.1f} | {timings[-1]:.1f} |")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
