@@ -20,239 +20,35 @@ stopped at the end, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC_PATH = ROOT / "docs" / "benchmarks-profile.md"
-PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # the app's invite-code alphabet (32 letters)
-OWNER_CODE_BASE = 1 << 29  # owners' codes are encoded from numbers no referral uses
-PAGE_SIZE = 20  # the profile's first page (REFERRAL_PAGE_SIZE default) and the deep page's limit
-SERVER_START_TIMEOUT = 900  # seconds; the first start builds the frontend
-STOP_GRACE = 30  # seconds between SIGINT and SIGKILL
-
-# Referral n (a global counter across owners) gets phone +7900nnnnnnn, an invite code
-# that is n written in base 32 with the app's alphabet (so unique), and an activation
-# time that ties in pairs (so the (activated_at, id) keyset tie-break is exercised).
-_CODE_SQL = " || ".join(f"substr(:alphabet, ((g >> {shift}) & 31) + 1, 1)" for shift in range(25, -1, -5))
-SEED_REFERRALS_SQL = text(
-    f"""
-    INSERT INTO users (phone_number, invite_code, invited_by_id, activated_at, invited_count, created_at)
-    SELECT '+7900' || lpad(g::text, 7, '0'),
-           {_CODE_SQL},
-           :owner,
-           CAST(:base AS timestamptz) + ((g - :first) / 2) * interval '1 second',
-           0,
-           CAST(:base AS timestamptz) + ((g - :first) / 2) * interval '1 second' - interval '1 hour'
-    FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
-    """
+from harness import (
+    ROOT,
+    Owner,
+    domain_modules,
+    environment,
+    find_deep_cursor,
+    log,
+    make_owners,
+    pg_version,
+    running_server,
+    seed,
+    sigterm_as_interrupt,
+    sign_in,
+    throwaway_database,
 )
 
-
-def encode_code(n: int) -> str:
-    """The same base-32 encoding as SEED_REFERRALS_SQL, in Python (for owners)."""
-    return "".join(ALPHABET[(n >> shift) & 31] for shift in range(25, -1, -5))
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# --------------------------------------------------------------------------- database
-
-
-def create_database(name: str) -> str:
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{PG_SERVER}/{name}"
-
-
-def drop_database(name: str) -> None:
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@dataclass
-class Owner:
-    size: int
-    phone: str
-    invite_code: str
-    id: int = 0
-    token: str = ""
-    deep_cursor: str | None = None
-    deep_position: int = 0
-    results: dict[str, Stats] = field(default_factory=dict)
-
-
-def seed(engine: Engine, owners: list[Owner]) -> float:
-    """Insert the owners and their referrals in bulk; return the seconds it took."""
-    started = time.perf_counter()
-    base = datetime(2025, 1, 1, tzinfo=UTC)
-    next_n = 1
-    with engine.begin() as conn:
-        for owner in owners:
-            owner.id = conn.execute(
-                text(
-                    "INSERT INTO users (phone_number, invite_code, invited_count, created_at) "
-                    "VALUES (:phone, :code, :count, :created) RETURNING id"
-                ),
-                {"phone": owner.phone, "code": owner.invite_code, "count": owner.size, "created": base},
-            ).scalar_one()
-            if owner.size:
-                conn.execute(
-                    SEED_REFERRALS_SQL,
-                    {
-                        "alphabet": ALPHABET,
-                        "owner": owner.id,
-                        "first": next_n,
-                        "last": next_n + owner.size - 1,
-                        "base": base + timedelta(days=1),
-                    },
-                )
-                next_n += owner.size
-        counts = dict(
-            conn.execute(
-                text("SELECT invited_by_id, count(*) FROM users WHERE invited_by_id IS NOT NULL GROUP BY 1")
-            ).all()
-        )
-    for owner in owners:
-        if counts.get(owner.id, 0) != owner.size:
-            seeded = counts.get(owner.id, 0)
-            raise RuntimeError(f"seeded {seeded} referrals for owner {owner.phone}, wanted {owner.size}")
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    return time.perf_counter() - started
-
-
-# --------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``scripts/run.sh`` in its own process group, output to a log file."""
-
-    def __init__(self, port: int, database_url: str, log_path: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.database_url = database_url
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> float:
-        env = {
-            **os.environ,
-            "PORT": str(self.port),
-            "DATABASE_URL": self.database_url,
-            "SECRET_KEY": "bench",
-            "DEMO_MODE": "true",
-            # Only the sign-ins that set the benchmark up send codes: no simulated SMS
-            # delay, and no per-IP send limit for the fresh users of the activation series.
-            # Neither touches the measured requests.
-            "SMS_DELAY_SECONDS": "0",
-            "RATE_LIMITS_ENABLED": "false",
-        }
-        started = time.monotonic()
-        with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                ["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        log(f"server pid {self.proc.pid} (process group {self.proc.pid}), log {self.log_path}")
-        deadline = started + SERVER_START_TIMEOUT
-        with httpx.Client(timeout=5) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-                try:
-                    if client.get(self.url + "/").status_code == 200:
-                        if client.get(self.url + "/api/openapi.json").status_code == 200:
-                            return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
-                time.sleep(1)
-        raise RuntimeError(f"server not ready after {SERVER_START_TIMEOUT} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def processes(self) -> list[tuple[int, str, int]]:
-        """(pid, command line, peak RSS in kB) of every process in the server's group."""
-        found = []
-        if self.proc is None:
-            return found
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) != self.proc.pid:
-                    continue
-                status = (entry / "status").read_text()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            except (OSError, ProcessLookupError):
-                continue
-            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-            if match:  # kernel threads and zombies have none
-                found.append((int(entry.name), cmdline, int(match.group(1))))
-        return found
-
-    def _group_alive(self) -> bool:
-        assert self.proc is not None
-        self.proc.poll()  # reap our child, or it would count as alive
-        try:
-            os.killpg(self.proc.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        pgid = self.proc.pid
-        try:
-            os.killpg(pgid, signal.SIGINT)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_GRACE
-        while time.monotonic() < deadline and self._group_alive():
-            time.sleep(0.2)
-        if self._group_alive():
-            log(f"server still running {STOP_GRACE} s after SIGINT; SIGKILL to process group {pgid}")
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+DOC_PATH = ROOT / "docs" / "benchmarks-profile.md"
+PAGE_SIZE = 20  # the profile's first page (REFERRAL_PAGE_SIZE default) and the deep page's limit
 
 
 # --------------------------------------------------------------------------- measuring
@@ -271,41 +67,6 @@ class Stats:
     def of(cls, samples_ms: list[float], elapsed_s: float) -> Stats:
         cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
         return cls(len(samples_ms), cuts[49], cuts[94], cuts[98], max(samples_ms), len(samples_ms) / elapsed_s)
-
-
-def sign_in(client: httpx.Client, phone: str) -> str:
-    issued = client.post("/api/v1/auth/request_code/", json={"phone_number": phone})
-    issued.raise_for_status()
-    signed = client.post(
-        "/api/v1/auth/auth_code/",
-        json={"phone_number": phone, "confirmation_code": issued.json()["confirmation_code"]},
-    )
-    signed.raise_for_status()
-    return signed.json()["token"]
-
-
-def find_deep_cursor(client: httpx.Client, owner: Owner) -> None:
-    """Walk the whole list with limit=100; keep the last cursor (a page near the end).
-
-    Also checks that the walk sees every referral exactly once.
-    """
-    headers = {"Authorization": f"Bearer {owner.token}"}
-    cursor, seen, phones = None, 0, set()
-    while True:
-        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        response = client.get("/api/v1/profile/me/referrals/", params=params, headers=headers)
-        response.raise_for_status()
-        page = response.json()
-        seen += len(page["items"])
-        phones.update(item["phone_number"] for item in page["items"])
-        if page["next_cursor"] is None:
-            break
-        cursor = page["next_cursor"]
-        owner.deep_cursor, owner.deep_position = cursor, seen
-    if seen != owner.size or len(phones) != owner.size:
-        raise RuntimeError(
-            f"walking {owner.phone}'s list saw {seen} items ({len(phones)} distinct), wanted {owner.size}"
-        )
 
 
 class Series:
@@ -421,9 +182,7 @@ def explain_profile_queries(database_url: str, owner: Owner) -> list[tuple[str, 
     calls), so the plans are those of the real queries.
     Returns (label, first plan line, execution ms, full plan) per statement.
     """
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["SECRET_KEY"] = "bench"
-    sys.path.insert(0, str(ROOT))
+    domain_modules()
     from sqlmodel import Session
 
     from referral_app.domain import referrals, sessions
@@ -471,20 +230,6 @@ def explain_profile_queries(database_url: str, owner: Owner) -> list[tuple[str, 
 
 
 # --------------------------------------------------------------------------- report
-
-
-def environment() -> dict[str, str]:
-    def run(*cmd: str) -> str:
-        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
-
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown CPU")
-    return {
-        "date": run("date", "-u"),
-        "nproc": run("nproc"),
-        "cpu": cpu,
-        "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
-    }
 
 
 def reading(owners: list[Owner], plans: dict) -> str:
@@ -643,30 +388,15 @@ def main() -> int:
         parser.error("1 to 9 sizes, each >= 0, at most 9,000,000 referrals in all")
     if not 1 <= args.rounds <= args.requests or args.requests < 2 or args.warmup < 0:
         parser.error("need --requests >= 2, 1 <= --rounds <= --requests, --warmup >= 0")
-
-    def _on_sigterm(signum, frame):
-        raise KeyboardInterrupt()
-
-    # SIGTERM (e.g. from a CI timeout) cleans up like Ctrl-C does.
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    sigterm_as_interrupt()
 
     run_started = time.monotonic()
     loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    db_name = f"referral_bench_{secrets.token_hex(4)}"
     workdir = Path(tempfile.mkdtemp(prefix="referral-bench-"))
-    server: Server | None = None
-    database_url = create_database(db_name)
-    log(f"created database {db_name}")
-    try:
-        server = Server(free_port(), database_url, workdir / "server.log")
-        log(f"starting scripts/run.sh on port {server.port} (the first start builds the frontend)")
-        start_s = server.start()
-        log(f"server ready at {server.url} after {start_s:.0f} s")
-
+    with throwaway_database() as (_, database_url), running_server(database_url, workdir / "server.log") as server:
         engine = create_engine(database_url)
-        with engine.connect() as conn:
-            pg_version = " ".join(conn.execute(text("SELECT version()")).scalar_one().split()[:2])
-        owners = [Owner(size, f"+7912000000{i}", encode_code(OWNER_CODE_BASE + i)) for i, size in enumerate(sizes, 1)]
+        version = pg_version(engine)
+        owners = make_owners(sizes)
         seed_s = seed(engine, owners)
         log(f"seeded {sum(sizes):,} referrals for owners with {', '.join(f'{s:,}' for s in sizes)} in {seed_s:.1f} s")
 
@@ -688,31 +418,21 @@ def main() -> int:
                 log("activations: " + ", ".join(f"{o.size:,}: p50 {o.results['activate'].p50:.2f} ms" for o in owners))
 
         engine.dispose()
-        rss = server.processes()
         extra = {
             "requests": args.requests, "warmup": args.warmup, "activations": args.activations,
             "rounds": args.rounds, "loadavg": loadavg,
-            "seeded": sum(sizes), "seed_s": seed_s, "start_s": start_s, "rss": rss,
+            "seeded": sum(sizes), "seed_s": seed_s, "start_s": server.start_seconds, "rss": server.processes(),
             "total_s": time.monotonic() - run_started,
         }
-        report = render(environment(), pg_version, owners, extra, plans)
-        print()
-        print(report)
-        if not args.no_doc:
-            DOC_PATH.parent.mkdir(exist_ok=True)
-            DOC_PATH.write_text(report)
-            log(f"wrote {DOC_PATH.relative_to(ROOT)}")
-        return 0
-    except Exception:
-        if server is not None:
-            print(f"--- server log tail ({server.log_path}) ---\n{server.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        if server is not None:
-            log("stopping the server (SIGINT to its process group)")
-            server.stop()
-        drop_database(db_name)
-        log(f"dropped database {db_name}; whole run {time.monotonic() - run_started:.0f} s")
+        report = render(environment(), version, owners, extra, plans)
+    print()
+    print(report)
+    if not args.no_doc:
+        DOC_PATH.parent.mkdir(exist_ok=True)
+        DOC_PATH.write_text(report)
+        log(f"wrote {DOC_PATH.relative_to(ROOT)}")
+    log(f"whole run {time.monotonic() - run_started:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from markupsafe import Markup, escape
 from sqladmin import ModelView, action
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
+from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -41,6 +43,20 @@ class PredicateFilter:
         if value == "no":
             return query.where(~self.condition)
         return query
+
+
+def _refuse_cross_site(request: Request) -> None:
+    """sqladmin runs actions on a GET, and a SameSite=Lax cookie still comes with a top-level
+    GET from another site (a link, a redirect): run an action only when the browser says the
+    click came from this site (Sec-Fetch-Site), or, from a client without it, the Referer does."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site != "same-origin":
+            raise HTTPException(status_code=403, detail="Actions run only from the admin's own pages.")
+        return
+    referer = request.headers.get("referer")
+    if not referer or URL(referer).netloc != request.url.netloc:
+        raise HTTPException(status_code=403, detail="Actions run only from the admin's own pages.")
 
 
 def _ids(request: Request) -> list[int]:
@@ -109,10 +125,12 @@ class UserAdmin(ReadOnlyView, model=User):
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
     async def deactivate(self, request: Request) -> RedirectResponse:
+        _refuse_cross_site(request)
         return self._set_active(request, False)
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
+        _refuse_cross_site(request)
         return self._set_active(request, True)
 
 
@@ -185,6 +203,7 @@ class SessionAdmin(ReadOnlyView, model=AuthSession):
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
     async def revoke(self, request: Request) -> RedirectResponse:
+        _refuse_cross_site(request)
         with session_scope() as db:
             for session_id in _ids(request):
                 sessions.revoke_session_by_id(db, session_id)

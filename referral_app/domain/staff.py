@@ -95,16 +95,23 @@ def authenticate_staff(
 
 
 def _lockout_left(db: Session, condition, now: datetime) -> int:
-    """Seconds of lockout left for the failures matching ``condition`` (0: not locked)."""
+    """Seconds of lockout left for the failures matching ``condition`` (0: not locked).
+
+    A failure that makes ``MAX_FAILURES`` within ``FAILURE_WINDOW`` locks for ``LOCKOUT``
+    from that failure, however early the first of them was. (No failure is recorded while
+    locked, so only the last ``LOCKOUT + FAILURE_WINDOW`` matter, and few rows at that.)
+    """
     recent = db.exec(
         select(StaffLoginFailure.failed_at)
-        .where(condition, StaffLoginFailure.failed_at > now - FAILURE_WINDOW)
+        .where(condition, StaffLoginFailure.failed_at > now - LOCKOUT - FAILURE_WINDOW)
         .order_by(col(StaffLoginFailure.failed_at).desc())
-        .limit(MAX_FAILURES)
+        .limit(100)
     ).all()
-    if len(recent) < MAX_FAILURES:
-        return 0
-    return max(0, math.ceil((recent[0] + LOCKOUT - now).total_seconds()))
+    # Newest first: the first run of MAX_FAILURES within the window ends the latest lockout.
+    for newest, oldest in zip(recent, recent[MAX_FAILURES - 1 :]):
+        if newest - oldest < FAILURE_WINDOW:
+            return max(0, math.ceil((newest + LOCKOUT - now).total_seconds()))
+    return 0
 
 
 def get_active_staff(db: Session, staff_id: int) -> StaffAccount | None:
