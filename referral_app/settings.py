@@ -89,6 +89,9 @@ class Settings:
     sms_webhook_retries: int
     cleanup_interval_seconds: int
     bcrypt_rounds: int
+    log_json: bool
+    log_level: str
+    redis_url: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -115,6 +118,10 @@ class Settings:
             sms_webhook_retries=_int("SMS_WEBHOOK_RETRIES", 2),
             cleanup_interval_seconds=_int("CLEANUP_INTERVAL_SECONDS", 600),
             bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
+            log_json=_bool("LOG_JSON", False),
+            log_level=(os.environ.get("LOG_LEVEL") or "INFO").strip().upper(),
+            # Reflex's own variable: with it, state and live updates go through Redis.
+            redis_url=os.environ.get("REFLEX_REDIS_URL", ""),
         )
 
 

@@ -6,7 +6,8 @@
 #   scripts/run.sh --dev    Reflex dev server with hot reload: frontend on $PORT
 #                           (default 3000), backend on $BACKEND_PORT (default 8000)
 #
-# DATABASE_URL picks the database (default: SQLite file referral.db in the project).
+# DATABASE_URL picks the database (default: SQLite file referral.db in the project);
+# REFLEX_REDIS_URL turns on Redis-backed state and WORKERS backend workers.
 # Ctrl-C (SIGINT) or SIGTERM stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,11 @@ PORT="${PORT:-3000}"
 export PORT
 
 reflex db migrate
+
+# Several backend workers need shared state: only with Redis (WORKERS, default: the core count).
+if [ -n "${REFLEX_REDIS_URL:-}" ]; then
+    export GRANIAN_WORKERS="${WORKERS:-$(nproc)}"
+fi
 
 if [ "$mode" = dev ]; then
     exec reflex run --env dev --frontend-port "$PORT" --backend-port "${BACKEND_PORT:-8000}"

@@ -22,6 +22,7 @@ from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.referrals import ReferralPage
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
+from referral_app.live import referral_feed
 from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}
@@ -114,9 +115,10 @@ def referral_page(
     response_model=ActivateInviteOut,
     responses={**BAD_REQUEST, **UNAUTHORIZED, **NOT_JSON},
 )
-def activate_invite(body: ActivateInviteIn, user: CurrentUser, db: DbSession) -> ActivateInviteOut:
+async def activate_invite(body: ActivateInviteIn, user: CurrentUser, db: DbSession) -> ActivateInviteOut:
     """Enter another user's invite code: once, never your own, never one of your referrals'."""
-    owner = referrals.activate_invite(db, user.id, body.invite_code)
+    owner = await run_in_threadpool(referrals.activate_invite, db, user.id, body.invite_code)
+    await referral_feed.publish(owner.id)
     return ActivateInviteOut(
         message=translate("invite.activated", code=owner.invite_code), invited_by=owner.phone_number
     )

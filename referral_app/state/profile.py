@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +13,13 @@ from referral_app.domain import invites, referrals, sessions
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
 from referral_app.i18n import translate
+from referral_app.live import referral_feed
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
 
 LOGIN_ROUTE = "/"
+# How often a live-update watcher checks that its page is still open.
+WATCH_CHECK_SECONDS = 20
 
 
 def _when(moment: datetime) -> str:
@@ -43,6 +47,7 @@ class ProfileState(SessionState):
     activating: bool = False
     loading_more: bool = False
     logging_out: bool = False
+    _watching: bool = False
 
     def _signed_out(self):
         """Forget the page's data and go to the sign-in page."""
@@ -80,10 +85,60 @@ class ProfileState(SessionState):
             except DomainError:
                 code = ""
             self.prefill_code = "" if code == self.invite_code else code
+        if not self._watching:
+            return ProfileState.watch_referrals
+
+    @rx.event(background=True)
+    async def watch_referrals(self):
+        """While the page is open, show new referrals as soon as somebody enters the code."""
+        async with self:
+            user_id = self._authenticated_user_id()
+            if user_id is None or self._watching:
+                return
+            self._watching = True
+            client_token = self.router.session.client_token
+        try:
+            subscription = await referral_feed.subscribe(user_id)
+        except Exception:  # no live updates (e.g. Redis away); the page still works
+            async with self:
+                self._watching = False
+            return
+        try:
+            while True:
+                updated = await subscription.wait(WATCH_CHECK_SECONDS)
+                if not await _page_is_open(client_token):
+                    return
+                if updated:
+                    async with self:
+                        if self._authenticated_user_id() != user_id:
+                            return
+                        await asyncio.to_thread(self._show_new_referrals, user_id)
+        finally:
+            await subscription.close()
+            async with self:
+                self._watching = False
+
+    def _show_new_referrals(self, user_id: int) -> None:
+        """Refresh the count and put new referrals (always the newest) on top of the list."""
+        with session_scope() as db:
+            profile = referrals.get_profile(db, user_id)
+            page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
+        shown = {row["phone_number"] for row in self.referrals}
+        fresh = [_row(item) for item in page.items if item.phone_number not in shown]
+        self.invited_count = profile.invited_count
+        self.referrals = fresh + self.referrals
+        if not self.referrals[len(fresh):]:  # the list was empty: paging starts here
+            self.next_cursor = page.next_cursor or ""
+
+    def _activate(self, user_id: int, raw_code: Any) -> int:
+        with session_scope() as db:
+            owner = referrals.activate_invite(db, user_id, raw_code)
+            self._load(db, user_id)
+        return owner.id
 
     @rx.event
-    def activate(self, form_data: dict[str, Any]):
-        """Enter someone else's invite code (once)."""
+    async def activate(self, form_data: dict[str, Any]):
+        """Enter someone else's invite code (once); the code's owner sees it live."""
         self.error, self.activating = "", True
         yield
         user_id = self._authenticated_user_id()
@@ -91,14 +146,13 @@ class ProfileState(SessionState):
             yield self._signed_out()
             return
         try:
-            with session_scope() as db:
-                referrals.activate_invite(db, user_id, text_field(form_data, "invite_code"))
-                self._load(db, user_id)
+            owner_id = await asyncio.to_thread(self._activate, user_id, text_field(form_data, "invite_code"))
         except DomainError as error:
             self.error = message_for(error)
         else:
             self.prefill_code = ""
             yield rx.toast.success(translate("profile.activated_success"))
+            await referral_feed.publish(owner_id)
         finally:
             self.activating = False
 
@@ -137,3 +191,13 @@ class ProfileState(SessionState):
                 sessions.revoke_session(db, token)
         self.reset()
         yield rx.call_script(browser_session_script("DELETE", None, LOGIN_ROUTE, always_go=True))
+
+
+async def _page_is_open(client_token: str) -> bool:
+    """Whether the browser tab that started a watcher is still connected (to any worker)."""
+    from reflex.utils.prerequisites import get_and_validate_app
+
+    namespace = get_and_validate_app().app.event_namespace
+    if namespace is None:
+        return False
+    return await namespace._token_manager.is_token_connected(client_token)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,37 +58,79 @@ def app_database() -> str:
     return create_test_database("e2e")
 
 
-@pytest.fixture(scope="session")
-def base_url(app_database, tmp_path_factory):
-    """The running app's URL; the server is stopped with SIGINT, as Ctrl-C would."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DATABASE_URL": app_database,
-        "DEMO_MODE": "true",
-        # Limits as in production, but every test browser comes from 127.0.0.1.
-        "RATE_LIMITS_ENABLED": "true",
-        "SENDS_PER_IP_10MIN": "100000",
-        "SMS_DELAY_SECONDS": "0.2",
-    }
-    env.pop("PYTEST_CURRENT_TEST", None)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            ["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(url + "/", process, log)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
+class RunningApp:
+    """The app started by scripts/run.sh on a free port; stopped with SIGINT, as Ctrl-C would."""
+
+    def __init__(self, database: str, log: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "DATABASE_URL": database,
+            "DEMO_MODE": "true",
+            # Limits as in production, but every test browser comes from 127.0.0.1.
+            "RATE_LIMITS_ENABLED": "true",
+            "SENDS_PER_IP_10MIN": "100000",
+            "SMS_DELAY_SECONDS": "0.2",
+            **(extra_env or {}),
+        }
+        self.env.pop("PYTEST_CURRENT_TEST", None)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                ["scripts/run.sh"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_until_serving(self.url + "/", self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def app_server(app_database, tmp_path_factory):
+    """The app (one worker, no Redis), running for the whole session."""
+    app = RunningApp(app_database, tmp_path_factory.mktemp("app") / "app.log")
+    app.start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(app_server) -> str:
+    return app_server.url
+
+
+@contextmanager
+def another_app(app_server: RunningApp, tmp_path_factory, database: str | None = None, extra_env=None):
+    """Run a differently configured app instead of the session's one, then bring that back.
+
+    Two Reflex servers started from one folder would overwrite each other's .web build,
+    so they never run at the same time.
+    """
+    app_server.stop()
+    app = RunningApp(database or app_server.env["DATABASE_URL"], tmp_path_factory.mktemp("app") / "app.log", extra_env)
+    try:
+        app.start()
+        yield app
+    finally:
+        app.stop()
+        app_server.start()
 
 
 @pytest.fixture(scope="session")
