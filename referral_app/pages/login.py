@@ -131,7 +131,12 @@ def login_page() -> rx.Component:
                 LoginState.ref_code != "",
                 rx.callout(LoginState.invited_text, icon="gift", color_scheme="green", width="100%"),
             ),
-            rx.cond(LoginState.step == "code", _code_step(), _phone_step()),
+            rx.match(
+                LoginState.step,
+                ("code", _code_step()),
+                ("done", rx.hstack(rx.spinner(), rx.text(translate("login.signing_in")), align="center")),
+                _phone_step(),
+            ),
             error_text(LoginState.error_text),
         ),
         rx.text(translate("app.tagline"), size="2", color_scheme="gray", align="center", width="100%"),

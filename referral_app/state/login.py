@@ -24,7 +24,7 @@ ONE_SECOND = "new Promise((resolve) => setTimeout(() => resolve(true), 1000))"
 class LoginState(SessionState):
     """Steps of the sign-in form. The code is on screen only in demo mode."""
 
-    step: str = "phone"  # "phone", then "code"
+    step: str = "phone"  # "phone", then "code", then "done" while the browser takes its cookie
     phone_number: str = ""  # E.164, once a code was sent
     demo_code: str = ""
     ref_code: str = ""  # from /?ref=CODE, carried to the profile
@@ -58,6 +58,10 @@ class LoginState(SessionState):
     @rx.event
     def on_load(self):
         """Keep a valid ``?ref=`` code; send a signed-in visitor to the profile."""
+        # Whatever was in flight when the page was left is over now.
+        self.requesting = self.confirming = False
+        if self.step == "done":  # signed in here before: this is a new sign-in
+            self.step, self.phone_number, self.demo_code, self.error = "phone", "", "", ""
         ref = self.router.url.query_parameters.get("ref")
         if ref is not None:
             try:
@@ -134,7 +138,7 @@ class LoginState(SessionState):
             self._fail(error)
             self.confirming = False
             return
-        self.demo_code = ""
+        self.demo_code, self.step, self.confirming = "", "done", False
         yield rx.call_script(
             browser_session_script("POST", {"claim": claim}, self._profile_url()),
             callback=LoginState.session_claimed,
@@ -143,8 +147,8 @@ class LoginState(SessionState):
     @rx.event
     def session_claimed(self, ok: Any):
         """The cookie exchange failed (the page reloads on success)."""
-        if ok is not True:
-            self.confirming = False
+        if ok is not True:  # the code is used up: start again from the phone number
+            self.step, self.phone_number = "phone", ""
             self.error, self.error_field = translate("error.unknown"), ""
 
     @rx.event

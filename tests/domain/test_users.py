@@ -96,3 +96,16 @@ def test_phone_numbers_are_unique_in_the_database(db, sign_up):
     with pytest.raises(IntegrityError):
         db.commit()
     db.rollback()
+
+
+def test_deactivating_revokes_every_session_for_good(db, sign_up):
+    from referral_app.domain import sessions
+    from referral_app.domain.errors import NotAuthenticated
+    from referral_app.domain.users import set_user_active
+
+    user = sign_up(phone(1), now=T0)
+    token = sessions.create_session(db, user.id)
+    assert set_user_active(db, user.id, False)
+    set_user_active(db, user.id, True)
+    with pytest.raises(NotAuthenticated):
+        sessions.authenticate(db, token)

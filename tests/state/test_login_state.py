@@ -187,3 +187,20 @@ def test_brute_force_through_the_ui_stops_after_five_guesses(db, send_limits):
     assert count(db, User) == 0
     run(state.resend_code())  # a new code needs a new send, which the cooldown holds back
     assert state.retry_after > 0
+
+
+def test_after_a_sign_in_the_page_starts_over_for_the_next_one(db):
+    """Signed out later (logout, revoked, expired), the same tab gets a fresh sign-in form."""
+    state = requested(db)
+    run(state.confirm_code({"code": state.demo_code}))
+    assert state.step == "done" and state.confirming is False
+    run(state.on_load())
+    assert (state.step, state.phone_number, state.demo_code) == ("phone", "", "")
+    assert state.requesting is False and state.confirming is False
+
+
+def test_a_failed_cookie_exchange_starts_over(db):
+    state = requested(db)
+    run(state.confirm_code({"code": state.demo_code}))
+    run(state.session_claimed(False))
+    assert state.step == "phone" and state.error == translate("error.unknown")
