@@ -7,7 +7,8 @@
 # - .venv (python3) with requirements.txt, or requirements-dev.txt with --dev;
 #   pip runs only when the requirements changed since the last install
 #   (a hash is kept in .stamps/).
-# - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here).
+# - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
+#   by scripts/install-bun.sh, which the Dockerfile runs too.
 # - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
@@ -68,7 +69,7 @@ _bs_main() {
 
 _bs_setup() {
     local root="$1" dev="$2"
-    local venv="$root/.venv" stamps="$root/.stamps" bun_version="1.4.4"
+    local venv="$root/.venv" stamps="$root/.stamps"
     if command -v flock >/dev/null 2>&1; then
         flock 9 || return 1
     fi
@@ -104,35 +105,14 @@ _bs_setup() {
         rm -f "$stamps/pip-dev.sha256"
     fi
 
-    # 3. bun, from the npm registry (the CPU decides the build).
-    local bun_pkg
-    case "$(uname -m)" in
-        x86_64 | amd64)
-            if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
-                bun_pkg="@oven/bun-linux-x64"
-            else
-                bun_pkg="@oven/bun-linux-x64-baseline"
-            fi ;;
-        aarch64 | arm64) bun_pkg="@oven/bun-linux-aarch64" ;;
-        *) _bs_say "unsupported CPU $(uname -m) for bun"; return 1 ;;
-    esac
+    # 3. bun, from the npm registry: the same script as the Dockerfile's build stage.
     if [ -z "${NPM_CONFIG_REGISTRY:-}" ]; then
         NPM_CONFIG_REGISTRY="$(npm config get registry 2>/dev/null)" || NPM_CONFIG_REGISTRY=""
         [ -n "$NPM_CONFIG_REGISTRY" ] || NPM_CONFIG_REGISTRY="https://registry.npmjs.org/"
     fi
     export NPM_CONFIG_REGISTRY
-    local bun="$root/.tools/bun/node_modules/$bun_pkg/bin/bun"
-    if [ "$("$bun" --version 2>/dev/null)" != "$bun_version" ]; then
-        _bs_say "installing bun $bun_version ($bun_pkg) from $NPM_CONFIG_REGISTRY..."
-        command -v npm >/dev/null 2>&1 || { _bs_say "npm is required to install bun"; return 1; }
-        mkdir -p "$root/.tools/bun" || return 1
-        _bs_quiet npm install --no-save --no-audit --no-fund --loglevel=error \
-            --prefix "$root/.tools/bun" "$bun_pkg@$bun_version" || return 1
-        if [ "$("$bun" --version 2>/dev/null)" != "$bun_version" ]; then
-            _bs_say "bun at $bun does not run"
-            return 1
-        fi
-    fi
+    local bun
+    bun="$(bash "$root/scripts/install-bun.sh" "$root/.tools/bun")" || return 1
 
     # 4. Chromium for the browser tests (never `playwright install`).
     if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
