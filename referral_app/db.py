@@ -15,7 +15,10 @@ from referral_app.settings import settings
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # A database that stops answering must not hang requests: bound the connect.
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
+        )
 
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -8,9 +8,10 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
 from referral_app.admin.setup import mount_admin
-from referral_app.api import browser_session, routes
+from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
+from referral_app.logs import RequestIdMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -53,8 +54,11 @@ api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
+# Outermost: it times, ids and logs every request, including those the others refuse.
+api.add_middleware(RequestIdMiddleware)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
+api.include_router(health.router)
 mount_admin(api)
 
 
@@ -64,7 +68,7 @@ mount_admin(api)
 def unknown_api_route(request: Request):
     """Anything else under /api is a JSON 404 (or 405), never the web app's HTML page."""
     allowed = set()
-    for route in routes.router.routes + browser_session.router.routes:
+    for route in routes.router.routes + browser_session.router.routes + health.router.routes:
         match, _ = route.matches(request.scope)
         if match == Match.PARTIAL:
             allowed |= route.methods

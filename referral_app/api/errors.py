@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
 from referral_app.i18n import translate
+
+logger = logging.getLogger(__name__)
 
 # Clients that send no credentials are told how to send them.
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
@@ -56,7 +61,17 @@ def _http_error(_request: Request, error: StarletteHTTPException) -> JSONRespons
     return error_response(error.status_code, code, headers=getattr(error, "headers", None))
 
 
+def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is down or unreachable (or the pool is exhausted): a 503, not a stack trace."""
+    # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters.
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
+    logger.warning("database unavailable: %s", type(error).__name__, extra={"reason": "".join(reason)})
+    return error_response(503, "service.unavailable", headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from referral_app.domain.errors import AccountDisabled
 from referral_app.domain.sms import SmsSender
 from referral_app.i18n import translate
 from referral_app.models import User
+
+logger = logging.getLogger(__name__)
 
 
 def request_code(db: Session, raw_phone: Any, client_ip: str, now: datetime | None = None) -> IssuedCode:
@@ -50,4 +53,5 @@ def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = N
     # Checked only after a correct code, so the answer reveals nothing to a stranger.
     if not user.is_active:
         raise AccountDisabled()
+    logger.info("signed in", extra={"event": "sign_in", "user_id": user.id})  # never the phone's code
     return user

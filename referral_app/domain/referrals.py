@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,8 @@ from referral_app.domain.errors import (
 from referral_app.domain.invites import normalize_invite_code
 from referral_app.domain.locks import lock
 from referral_app.models import User
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 
@@ -116,6 +119,7 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
     except BaseException:
         db.rollback()
         raise
+    logger.info("invite activated", extra={"event": "invite_activated", "user_id": user_id, "inviter_id": owner.id})
     return owner
 
 

@@ -15,6 +15,7 @@ CONTRACT = {
     ("get", "/api/v1/profile/me/"),
     ("get", "/api/v1/profile/me/referrals/"),
     ("post", "/api/v1/profile/activate_invite/"),
+    ("get", "/api/v1/health/"),
 }
 
 
