@@ -4,10 +4,10 @@
 
 SHELL := /bin/bash
 
-# Extra pytest arguments: make test ARGS="-x -k activation"
+# Extra arguments: make test ARGS="-x -k activation" (pytest), make bench ARGS="--duration 5"
 ARGS ?=
 
-.PHONY: run test dev clean
+.PHONY: run test dev bench clean
 
 run:  ## Start the app at http://127.0.0.1:$PORT (default 3000); SQLite unless DATABASE_URL is set
 	scripts/run.sh
@@ -17,6 +17,16 @@ test:  ## Run the whole test suite (pytest)
 
 dev:  ## Dev server with hot reload: frontend on $PORT (3000), backend on $BACKEND_PORT (8000)
 	scripts/run.sh --dev
+
+bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 (~12 min): writes docs/benchmarks.md and docs/profile-latency.png
+	scripts/bootstrap.sh --dev
+	@hash="$$(cat bench/requirements.txt | sha256sum | cut -d' ' -f1)"; \
+	if [ "$$(cat .stamps/pip-bench.sha256 2>/dev/null)" != "$$hash" ]; then \
+		echo "bench: installing bench/requirements.txt"; \
+		.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt && \
+		echo "$$hash" > .stamps/pip-bench.sha256; \
+	fi
+	.venv/bin/python bench/run.py $(ARGS)
 
 clean:  ## Remove everything the commands install or build
 	rm -rf .web .venv .tools .stamps
