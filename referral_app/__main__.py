@@ -27,7 +27,7 @@ def _read_password() -> str:
         if getpass.getpass("Password (again): ") != password:
             raise SystemExit("The passwords differ.")
         return password
-    return sys.stdin.readline().rstrip("\n")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def create_admin(username: str) -> int:
