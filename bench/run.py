@@ -1145,7 +1145,7 @@ and `profile-latency.png`.
   (all requests come from 127.0.0.1); `SMS_DELAY_SECONDS=0` for every scenario except
   "request_code with the SMS delay", which runs on a restarted server with `SMS_DELAY_SECONDS={DELAYED_SMS}`;
   `DEMO_MODE=true` (the code is in the answer); `SECRET_KEY` set by the bench (it hashes the seeded
-  codes with the same key); everything else at its default (database pool 10 + 20 overflow)
+  codes with the same key); everything else at its default (the database pool size is in `referral_app/db.py`)
 - Load generator: {ctx['wrk_version']}, a separate process on the same {env['nproc']} cores (its CPU use is in the
   tables), `-t1` for 1 connection and `-t2` otherwise, {ctx['duration']} s per run, keep-alive, `--timeout {WRK_TIMEOUT}`,
   Lua scripts in `bench/wrk/`. Latency percentiles are wrk's (not corrected for coordinated omission).
@@ -1161,7 +1161,7 @@ machine has {env['nproc']} cores in all, so a run with much "other CPU" had less
 CPU time by answered requests: unlike req/s it hardly depends on how much of the machine the server got,
 and 1000 / (server CPU ms/req) is the most one Python worker process (one GIL) can serve with a whole
 core to itself. "new PG conns" counts the connections the app opened to PostgreSQL during the run
-(`sessions` in `pg_stat_database`; the app's pool keeps 10 and opens up to 20 more, closing each extra
+(`sessions` in `pg_stat_database`; the app's pool keeps some connections open and opens more under load, closing each extra
 one when it is returned). "worker RSS" the peak
 `VmRSS` of the largest server process, sampled every 100 ms during the run.
 
