@@ -16,13 +16,14 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ALPHABET, invite_code_sql, throwaway_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 PAGES = [
     "/admin/user/list",
     "/admin/user/list?page=2000",
@@ -34,7 +35,6 @@ PAGES = [
     "/admin/referral/list?search=AAAAAB",
     "/admin/session/list",
     "/admin/session/list?search=%2B79000012345",
-    "/admin/user/details/50000",
 ]
 
 
@@ -42,15 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
     args = parser.parse_args()
-    name = f"referral_bench_admin_{uuid.uuid4().hex[:8]}"
-    admin_engine = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        run(f"{SERVER}/{name}", args.users)
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_database("referral_bench_admin") as (_name, url):
+        run(url, args.users)
 
 
 def run(url: str, n_users: int) -> None:
@@ -68,13 +61,10 @@ def run(url: str, n_users: int) -> None:
     started = time.perf_counter()
     with engine.begin() as conn:
         # Invite codes: the id written in base 32 with the app's alphabet (unique).
-        code = " || ".join(
-            f"substr('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', ((g >> {s}) & 31) + 1, 1)" for s in range(25, -1, -5)
-        )
         conn.execute(text(
             f"INSERT INTO users (phone_number, invite_code, invited_count, created_at, is_active) "
-            f"SELECT '+7900' || lpad(g::text, 7, '0'), {code}, 0, now() - g * interval '1 second', true "
-            f"FROM generate_series(1, :n) g"), {"n": n_users})
+            f"SELECT '+7900' || lpad(g::text, 7, '0'), {invite_code_sql()}, 0, now() - g * interval '1 second', true "
+            f"FROM generate_series(1, :n) g"), {"n": n_users, "alphabet": ALPHABET})
         conn.execute(text(
             "UPDATE users SET invited_by_id = 1 + (id % 1000), activated_at = now() - id * interval '1 second' "
             "WHERE id > 1000 AND id % 2 = 0"))
@@ -94,7 +84,7 @@ def run(url: str, n_users: int) -> None:
     assert login.status_code == 302, login.status_code
     print(f"seeded {n_users:,} users (half of them referrals) and {n_users:,} sessions in {seeded:.1f} s\n")
     print("| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
-    for page in PAGES:
+    for page in [*PAGES, f"/admin/user/details/{n_users // 2}"]:
         timings = []
         for _ in range(20):
             t0 = time.perf_counter()
