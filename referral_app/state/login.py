@@ -119,7 +119,8 @@ class LoginState(SessionState):
 
         Only the display depends on it: the limit itself is enforced by the server.
         """
-        self.retry_after = max(0, self.retry_after - 1) if _result is not None else self.retry_after
+        if _result is not None:  # a tick (the first call only starts the clock)
+            self.retry_after = max(0, self.retry_after - 1)
         if self.retry_after > 0:
             return rx.call_script(ONE_SECOND, callback=LoginState.count_down)
 
