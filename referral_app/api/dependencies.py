@@ -1,19 +1,14 @@
-"""Request-scoped pieces: the database session and the caller's session token."""
+"""Request-scoped pieces: the caller's session token and address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import Session
 
 from referral_app.client_ip import client_ip
-from referral_app.db import session_scope
-from referral_app.domain import sessions
 from referral_app.domain.errors import NotAuthenticated
-from referral_app.models import User
 
 # Declared for the OpenAPI document ("Authorize" in the docs); the header is parsed below
 # because the original API also accepted the "Token" scheme, which HTTPBearer does not.
@@ -21,16 +16,14 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <toke
 AUTH_SCHEMES = {"bearer", "token"}
 
 
-def db_session() -> Iterator[Session]:
-    with session_scope() as db:
-        yield db
+async def session_token(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The token of ``Authorization: Bearer|Token <token>``; 401 without one.
 
-
-DbSession = Annotated[Session, Depends(db_session)]
-
-
-def session_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    """The token of ``Authorization: Bearer|Token <token>``; 401 without one."""
+    Whether the token is live is checked by the route, in the same database session as
+    the rest of its work (one worker thread and one connection per request).
+    """
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() not in AUTH_SCHEMES or not token:
@@ -41,15 +34,7 @@ def session_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | 
 Token = Annotated[str, Depends(session_token)]
 
 
-def current_user(db: DbSession, token: Token) -> User:
-    """The user of a live session; 401 otherwise."""
-    return sessions.authenticate(db, token)
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def request_client_ip(request: Request) -> str:
+async def request_client_ip(request: Request) -> str:
     """The caller's address (``X-Forwarded-For`` only from a trusted proxy)."""
     peer = request.client.host if request.client else None
     # Proxies may add their own header line: read all of them, in order.

@@ -1,11 +1,16 @@
-"""The REST routes: each parses the request, calls one domain function, shapes the answer."""
+"""The REST routes: each parses the request, calls the domain, shapes the answer.
+
+Each route does its database work in one worker thread with one session: a sync route
+runs in FastAPI's thread pool, an async one (which awaits the SMS gateway or the live
+feed afterwards) hands it to the pool once.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from referral_app.api.dependencies import ClientIp, CurrentUser, DbSession, Token
+from referral_app.api.dependencies import ClientIp, Token
 from referral_app.api.schemas import (
     ActivateInviteIn,
     ActivateInviteOut,
@@ -18,11 +23,14 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
+from referral_app.db import session_scope
 from referral_app.domain import auth, referrals, sessions
+from referral_app.domain.codes import IssuedCode
 from referral_app.domain.referrals import ReferralPage
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.live import referral_feed
+from referral_app.models import User
 from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}
@@ -54,11 +62,16 @@ def _items(page: ReferralPage) -> list[ReferralOut]:
     response_model_exclude_none=True,
     responses={**BAD_REQUEST, **RATE_LIMITED, **NOT_JSON},
 )
-async def request_code(body: RequestCodeIn, db: DbSession, ip: ClientIp) -> RequestCodeOut:
+async def request_code(body: RequestCodeIn, ip: ClientIp) -> RequestCodeOut:
     """Send a one-time code to the phone (by SMS; simulated in demo mode). The answer is the
     same for new and known numbers; the code is in it only in demo mode. Limited per phone
     (a cooldown, per 10 minutes, per day) and per client IP."""
-    issued = await run_in_threadpool(auth.request_code, db, body.phone_number, ip)
+
+    def issue() -> IssuedCode:
+        with session_scope() as db:
+            return auth.request_code(db, body.phone_number, ip)
+
+    issued = await run_in_threadpool(issue)
     await auth.send_code(issued, sms_sender)
     return RequestCodeOut(
         confirmation_code=issued.code if settings.demo_mode else None, expires_in=issued.ttl_seconds
@@ -66,24 +79,29 @@ async def request_code(body: RequestCodeIn, db: DbSession, ip: ClientIp) -> Requ
 
 
 @router.post("/auth/auth_code/", tags=["auth"], response_model=TokenOut, responses={**BAD_REQUEST, **NOT_JSON})
-def auth_code(body: AuthCodeIn, db: DbSession) -> TokenOut:
+def auth_code(body: AuthCodeIn) -> TokenOut:
     """Check the code and sign in; the first sign-in of a phone creates the user."""
-    user = auth.sign_in(db, body.phone_number, body.confirmation_code)
-    return TokenOut(token=sessions.create_session(db, user.id))
+    with session_scope() as db:
+        user = auth.sign_in(db, body.phone_number, body.confirmation_code)
+        return TokenOut(token=sessions.create_session(db, user.id))
 
 
 @router.post("/auth/logout/", tags=["auth"], status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
-def logout(user: CurrentUser, token: Token, db: DbSession) -> Response:
+def logout(token: Token) -> Response:
     """End the session of the token (in the browser too, if it is the same session)."""
-    sessions.revoke_session(db, token)
+    with session_scope() as db:
+        sessions.authenticated_user_id(db, token)
+        sessions.revoke_session(db, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/profile/me/", tags=["profile"], response_model=ProfileOut, responses=UNAUTHORIZED)
-def profile(user: CurrentUser, db: DbSession) -> ProfileOut:
+def profile(token: Token) -> ProfileOut:
     """Your profile with the first page of the users who entered your code."""
-    me = referrals.get_profile(db, user.id)
-    page = referrals.list_referrals(db, user.id, limit=settings.referral_page_size)
+    with session_scope() as db:
+        user_id = sessions.authenticated_user_id(db, token)
+        me = referrals.get_profile(db, user_id)
+        page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
     return ProfileOut(
         phone_number=me.phone_number,
         invite_code=me.invite_code,
@@ -101,11 +119,11 @@ def profile(user: CurrentUser, db: DbSession) -> ProfileOut:
     response_model=ReferralPageOut,
     responses={**BAD_REQUEST, **UNAUTHORIZED},
 )
-def referral_page(
-    user: CurrentUser, db: DbSession, cursor: str | None = None, limit: int = 20
-) -> ReferralPageOut:
+def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> ReferralPageOut:
     """One page of the users who entered your code, newest first (`limit` 1–100)."""
-    page = referrals.list_referrals(db, user.id, cursor=cursor, limit=limit)
+    with session_scope() as db:
+        user_id = sessions.authenticated_user_id(db, token)
+        page = referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
     return ReferralPageOut(items=_items(page), next_cursor=page.next_cursor)
 
 
@@ -115,9 +133,14 @@ def referral_page(
     response_model=ActivateInviteOut,
     responses={**BAD_REQUEST, **UNAUTHORIZED, **NOT_JSON},
 )
-async def activate_invite(body: ActivateInviteIn, user: CurrentUser, db: DbSession) -> ActivateInviteOut:
+async def activate_invite(body: ActivateInviteIn, token: Token) -> ActivateInviteOut:
     """Enter another user's invite code: once, never your own, never one of your referrals'."""
-    owner = await run_in_threadpool(referrals.activate_invite, db, user.id, body.invite_code)
+
+    def activate() -> User:
+        with session_scope() as db:
+            return referrals.activate_invite(db, sessions.authenticated_user_id(db, token), body.invite_code)
+
+    owner = await run_in_threadpool(activate)
     await referral_feed.publish(owner.id)
     return ActivateInviteOut(
         message=translate("invite.activated", code=owner.invite_code), invited_by=owner.phone_number

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text, tuple_, update
+from sqlalchemy import bindparam, text, tuple_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
@@ -67,20 +68,38 @@ class Profile:
     invited_count: int
 
 
-def get_profile(db: Session, user_id: int) -> Profile:
-    """The user's profile, read fresh from the database."""
-    user = db.get(User, user_id, populate_existing=True)
-    if user is None:
-        raise NotAuthenticated()
-    inviter = db.get(User, user.invited_by_id) if user.invited_by_id is not None else None
-    return Profile(
-        phone_number=user.phone_number,
-        invite_code=user.invite_code,
-        activated_invite_code=inviter.invite_code if inviter else None,
-        invited_by=inviter.phone_number if inviter else None,
-        activated_at=user.activated_at,
-        invited_count=user.invited_count,
+_inviter = aliased(User)
+# Built once (see ``sessions``): the profile and its first page are the hottest reads.
+_PROFILE = (
+    select(
+        User.phone_number,
+        User.invite_code,
+        _inviter.invite_code,
+        _inviter.phone_number,
+        User.activated_at,
+        User.invited_count,
     )
+    .outerjoin(_inviter, _inviter.id == User.invited_by_id)
+    .where(User.id == bindparam("user_id"))
+)
+_REFERRALS = (
+    select(User.phone_number, User.activated_at, User.id)
+    .where(User.invited_by_id == bindparam("user_id"))
+    .order_by(User.activated_at.desc(), User.id.desc())
+    .limit(bindparam("rows"))
+)
+_REFERRALS_AFTER = _REFERRALS.where(
+    tuple_(User.activated_at, User.id)
+    < tuple_(bindparam("after_time", type_=User.activated_at.type), bindparam("after_id", type_=User.id.type))
+)
+
+
+def get_profile(db: Session, user_id: int) -> Profile:
+    """The user's profile, read fresh from the database (one query)."""
+    row = db.exec(_PROFILE, params={"user_id": user_id}).first()
+    if row is None:
+        raise NotAuthenticated()
+    return Profile(*row)
 
 
 def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | None = None) -> User:
@@ -131,11 +150,12 @@ def list_referrals(db: Session, user_id: int, cursor: Any = None, limit: Any = 2
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidLimit(max=MAX_PAGE_SIZE)
-    query = select(User.phone_number, User.activated_at, User.id).where(User.invited_by_id == user_id)
+    params = {"user_id": user_id, "rows": limit + 1}
+    query = _REFERRALS
     if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        query = query.where(tuple_(User.activated_at, User.id) < tuple_(after_time, after_id))
-    rows = db.exec(query.order_by(User.activated_at.desc(), User.id.desc()).limit(limit + 1)).all()
+        params["after_time"], params["after_id"] = decode_cursor(cursor)
+        query = _REFERRALS_AFTER
+    rows = db.exec(query, params=params).all()
     items = [Referral(phone, activated_at) for phone, activated_at, _ in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][2]) if len(rows) > limit else None
     return ReferralPage(items, next_cursor)

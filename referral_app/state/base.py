@@ -60,6 +60,6 @@ class SessionState(rx.State):
             return None
         with session_scope() as db:
             try:
-                return sessions.authenticate(db, token).id
+                return sessions.authenticated_user_id(db, token)
             except DomainError:
                 return None

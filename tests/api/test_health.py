@@ -154,7 +154,7 @@ def test_operational_error_from_anywhere_is_a_503(client, no_redis, monkeypatch)
         raise OperationalError("SELECT secret_column FROM t WHERE code = %(code)s", {"code": "4821"}, Exception("gone"))
 
     token = sign_in(client, PHONE_A)
-    monkeypatch.setattr(sessions, "authenticate", broken)
+    monkeypatch.setattr(sessions, "authenticated_user_id", broken)
     response = client.get("/api/v1/profile/me/", headers=bearer(token))
     assert_error(response, 503, "service.unavailable")
     assert "secret_column" not in response.text and "4821" not in response.text

@@ -28,7 +28,7 @@ def test_purge_removes_only_what_has_ended(db):
     assert (purged.codes, purged.sessions, purged.sends) == (1, 3, 1)
     assert [row["phone_number"] for row in rows_of(db, "confirmation_codes")] == ["+79120000003"]
     assert len(rows_of(db, "code_sends")) == 2
-    assert sessions.authenticate(db, live, now=now).id == user.id
+    assert sessions.authenticated_user_id(db, live, now=now) == user.id
     assert len(rows_of(db, "auth_sessions")) == 1
 
 

@@ -11,7 +11,7 @@ import pytest
 from referral_app.domain import sessions
 from referral_app.domain.errors import NotAuthenticated
 from referral_app.domain.sessions import (
-    authenticate,
+    authenticated_user_id,
     claim_browser_session,
     create_browser_claim,
     create_session,
@@ -57,14 +57,14 @@ def test_authenticate_returns_the_sessions_user(db, user, make_users):
     [other] = make_users(1)
     token = create_session(db, user.id, now=T0)
     other_token = create_session(db, other.id, now=T0)
-    assert authenticate(db, token, now=T0).id == user.id
-    assert authenticate(db, other_token, now=T0).id == other.id
+    assert authenticated_user_id(db, token, now=T0) == user.id
+    assert authenticated_user_id(db, other_token, now=T0) == other.id
 
 
 def test_unknown_token_is_not_authenticated(db, user):
     create_session(db, user.id, now=T0)
     with pytest.raises(NotAuthenticated):
-        authenticate(db, sessions.secrets.token_urlsafe(32), now=T0)
+        authenticated_user_id(db, sessions.secrets.token_urlsafe(32), now=T0)
 
 
 # --- expiry -------------------------------------------------------------------------------
@@ -73,20 +73,20 @@ def test_unknown_token_is_not_authenticated(db, user):
 def test_session_lasts_thirty_days_by_default(db, user):
     assert settings.session_ttl_days == 30
     token = create_session(db, user.id, now=T0)
-    assert authenticate(db, token, now=T0 + timedelta(days=30) - timedelta(seconds=1)).id == user.id
+    assert authenticated_user_id(db, token, now=T0 + timedelta(days=30) - timedelta(seconds=1)) == user.id
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0 + timedelta(days=30))
+        authenticated_user_id(db, token, now=T0 + timedelta(days=30))
 
 
 @pytest.mark.parametrize("days", [1, 7])
 def test_session_lifetime_is_a_setting(db, user, monkeypatch, days):
     monkeypatch.setattr(settings, "session_ttl_days", days)
     token = create_session(db, user.id, now=T0)
-    assert authenticate(db, token, now=T0 + timedelta(days=days, seconds=-1)).id == user.id
+    assert authenticated_user_id(db, token, now=T0 + timedelta(days=days, seconds=-1)) == user.id
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0 + timedelta(days=days))
+        authenticated_user_id(db, token, now=T0 + timedelta(days=days))
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0 + timedelta(days=days + 365))
+        authenticated_user_id(db, token, now=T0 + timedelta(days=days + 365))
 
 
 # --- revocation ---------------------------------------------------------------------------
@@ -97,8 +97,8 @@ def test_revoked_session_is_not_authenticated(db, user):
     other_device = create_session(db, user.id, now=T0)
     assert revoke_session(db, token, now=T0) is True
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0)
-    assert authenticate(db, other_device, now=T0).id == user.id  # logout ends one session only
+        authenticated_user_id(db, token, now=T0)
+    assert authenticated_user_id(db, other_device, now=T0) == user.id  # logout ends one session only
     assert revoke_session(db, token, now=T0) is False  # already ended
 
 
@@ -117,16 +117,16 @@ def test_claim_trades_once_for_a_working_token(db, user):
     claim = create_browser_claim(db, user.id, now=T0)
     token = claim_browser_session(db, claim, now=T0 + timedelta(seconds=1))
     assert token != claim
-    assert authenticate(db, token, now=T0 + timedelta(seconds=2)).id == user.id
+    assert authenticated_user_id(db, token, now=T0 + timedelta(seconds=2)) == user.id
     with pytest.raises(NotAuthenticated):
         claim_browser_session(db, claim, now=T0 + timedelta(seconds=2))
-    assert authenticate(db, token, now=T0 + timedelta(seconds=3)).id == user.id  # the failed re-claim changed nothing
+    assert authenticated_user_id(db, token, now=T0 + timedelta(seconds=3)) == user.id  # the failed re-claim changed nothing
 
 
 def test_claim_is_not_a_token(db, user):
     claim = create_browser_claim(db, user.id, now=T0)
     with pytest.raises(NotAuthenticated):
-        authenticate(db, claim, now=T0)
+        authenticated_user_id(db, claim, now=T0)
 
 
 def test_claim_and_token_are_stored_only_as_hashes(db, user):
@@ -144,7 +144,7 @@ def test_claim_and_token_are_stored_only_as_hashes(db, user):
 def test_claim_works_within_sixty_seconds(db, user):
     claim = create_browser_claim(db, user.id, now=T0)
     token = claim_browser_session(db, claim, now=T0 + timedelta(seconds=59))
-    assert authenticate(db, token, now=T0 + timedelta(seconds=59)).id == user.id
+    assert authenticated_user_id(db, token, now=T0 + timedelta(seconds=59)) == user.id
 
 
 @pytest.mark.parametrize("age", [timedelta(seconds=60), timedelta(seconds=61), timedelta(days=1)])
@@ -167,21 +167,21 @@ def test_unclaimed_sessions_token_is_not_usable(db, user, monkeypatch):
     claim = create_browser_claim(db, user.id, now=T0)
     [unused_token] = [value for value in made if value != claim]
     with pytest.raises(NotAuthenticated):
-        authenticate(db, unused_token, now=T0)
+        authenticated_user_id(db, unused_token, now=T0)
     token = claim_browser_session(db, claim, now=T0)
     with pytest.raises(NotAuthenticated):  # still useless after the claim gave out a fresh token
-        authenticate(db, unused_token, now=T0)
-    assert authenticate(db, token, now=T0).id == user.id
+        authenticated_user_id(db, unused_token, now=T0)
+    assert authenticated_user_id(db, token, now=T0) == user.id
 
 
 def test_claimed_session_expires_and_revokes_like_any_other(db, user):
     claim = create_browser_claim(db, user.id, now=T0)
     token = claim_browser_session(db, claim, now=T0)
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0 + timedelta(days=settings.session_ttl_days))
+        authenticated_user_id(db, token, now=T0 + timedelta(days=settings.session_ttl_days))
     assert revoke_session(db, token, now=T0) is True
     with pytest.raises(NotAuthenticated):
-        authenticate(db, token, now=T0)
+        authenticated_user_id(db, token, now=T0)
 
 
 GARBAGE_TOKENS = [None, "", " ", "x" * 129, "x" * 10_000, "😀" * 40, "' OR 1=1 --", 12345, 1.5, True, b"token", ["token"], {"token": "x"}]
@@ -193,7 +193,7 @@ def test_garbage_tokens_are_not_authenticated(db, user, garbage):
     create_browser_claim(db, user.id, now=T0)
     before = snapshot(db)
     with pytest.raises(NotAuthenticated):
-        authenticate(db, garbage, now=T0)
+        authenticated_user_id(db, garbage, now=T0)
     with pytest.raises(NotAuthenticated):
         claim_browser_session(db, garbage, now=T0)
     assert snapshot(db) == before

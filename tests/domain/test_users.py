@@ -108,4 +108,4 @@ def test_deactivating_revokes_every_session_for_good(db, sign_up):
     assert set_user_active(db, user.id, False)
     set_user_active(db, user.id, True)
     with pytest.raises(NotAuthenticated):
-        sessions.authenticate(db, token)
+        sessions.authenticated_user_id(db, token)

@@ -95,7 +95,7 @@ def test_right_code_creates_user_and_hands_the_browser_a_one_time_claim(db):
     assert state.demo_code == ""
     user = db.exec(select(User)).one()
     token = sessions.claim_browser_session(db, claim)
-    assert sessions.authenticate(db, token).id == user.id
+    assert sessions.authenticated_user_id(db, token) == user.id
     assert token not in client_view(state) and claim not in client_view(state)
 
 
