@@ -30,7 +30,6 @@ from referral_app.domain.referrals import ReferralPage
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.live import referral_feed
-from referral_app.models import User
 from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}
@@ -136,7 +135,7 @@ def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> R
 async def activate_invite(body: ActivateInviteIn, token: Token) -> ActivateInviteOut:
     """Enter another user's invite code: once, never your own, never one of your referrals'."""
 
-    def activate() -> User:
+    def activate() -> referrals.Inviter:
         with session_scope() as db:
             return referrals.activate_invite(db, sessions.authenticated_user_id(db, token), body.invite_code)
 

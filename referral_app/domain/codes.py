@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import CodeRequired, InvalidCodeFormat, TooManyAttempts, WrongCode
+from referral_app.domain.sql import insert
 from referral_app.models import ConfirmationCode
 from referral_app.settings import settings
 
@@ -70,8 +70,7 @@ def issue_code(db: Session, phone_number: str, now: datetime | None = None) -> I
         "created_at": now,
         "expires_at": expires_at,
     }
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ConfirmationCode).values(**values)
+    statement = insert(db, ConfirmationCode).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[ConfirmationCode.phone_number],
         set_={key: statement.excluded[key] for key in values if key != "phone_number"},
@@ -79,6 +78,25 @@ def issue_code(db: Session, phone_number: str, now: datetime | None = None) -> I
     db.exec(statement)
     db.commit()
     return IssuedCode(phone_number, code, expires_at, settings.code_ttl_seconds)
+
+
+# Built once: they run on every sign-in (see ``sessions``).
+_TAKE_ATTEMPT = (
+    update(ConfirmationCode)
+    .where(
+        ConfirmationCode.phone_number == bindparam("phone"),
+        ConfirmationCode.expires_at > bindparam("now"),
+        ConfirmationCode.attempts < bindparam("max_attempts"),
+    )
+    .values(attempts=ConfirmationCode.attempts + 1)
+    .returning(ConfirmationCode.id, ConfirmationCode.code_hash, ConfirmationCode.attempts)
+    .execution_options(synchronize_session=False)  # no code is loaded as an object
+)
+_DELETE_CODE = (
+    delete(ConfirmationCode)
+    .where(ConfirmationCode.id == bindparam("code_id"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def consume_code(db: Session, phone_number: str, code: str, now: datetime | None = None) -> None:
@@ -91,16 +109,8 @@ def consume_code(db: Session, phone_number: str, code: str, now: datetime | None
     """
     now = now or utcnow()
     max_attempts = settings.code_max_attempts
-    taken = db.exec(
-        update(ConfirmationCode)
-        .where(
-            ConfirmationCode.phone_number == phone_number,
-            ConfirmationCode.expires_at > now,
-            ConfirmationCode.attempts < max_attempts,
-        )
-        .values(attempts=ConfirmationCode.attempts + 1)
-        .returning(ConfirmationCode.id, ConfirmationCode.code_hash, ConfirmationCode.attempts)
-    ).first()
+    params = {"phone": phone_number, "now": now, "max_attempts": max_attempts}
+    taken = db.exec(_TAKE_ATTEMPT, params=params).first()
     if taken is None:
         db.rollback()
         if _is_exhausted(db, phone_number, now):
@@ -112,7 +122,7 @@ def consume_code(db: Session, phone_number: str, code: str, now: datetime | None
         if attempts >= max_attempts:
             raise TooManyAttempts()
         raise WrongCode()
-    deleted = db.exec(delete(ConfirmationCode).where(ConfirmationCode.id == code_id))
+    deleted = db.exec(_DELETE_CODE, params={"code_id": code_id})
     if deleted.rowcount != 1:  # a simultaneous request used it first
         db.rollback()
         raise WrongCode()

@@ -31,17 +31,20 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 
-# Is :me an ancestor of :owner (walking invited_by links up from the owner)?
-_ANCESTOR_SQL = text(
+# The root of a user's referral tree: walk invited_by links up from the user.
+# UNION, not UNION ALL: it would stop even on a loop, which the rules never let exist.
+_TREE_ROOT = text(
     """
-    WITH RECURSIVE chain(id) AS (
-        SELECT invited_by_id FROM users WHERE id = :owner
-        UNION ALL
-        SELECT u.invited_by_id FROM users u JOIN chain c ON u.id = c.id
+    WITH RECURSIVE chain(id, parent) AS (
+        SELECT id, invited_by_id FROM users WHERE id = :user_id
+        UNION
+        SELECT u.id, u.invited_by_id FROM users u JOIN chain c ON u.id = c.parent
     )
-    SELECT 1 FROM chain WHERE id = :me LIMIT 1
+    SELECT id FROM chain WHERE parent IS NULL
     """
 )
+# An activation that finds a root gone (attached meanwhile) starts over; this many times.
+MAX_ACTIVATION_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -102,43 +105,87 @@ def get_profile(db: Session, user_id: int) -> Profile:
     return Profile(*row)
 
 
-def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | None = None) -> User:
+@dataclass(frozen=True)
+class Inviter:
+    """The owner of an invite code that was just entered."""
+
+    id: int
+    phone_number: str
+    invite_code: str
+
+
+_ME = select(User.id, User.invited_by_id).where(User.id == bindparam("user_id"))
+_CODE_OWNER = select(User.id, User.phone_number, User.invite_code).where(User.invite_code == bindparam("code"))
+_IS_ROOT = select(User.id).where(User.id == bindparam("user_id"), User.invited_by_id.is_(None))
+_LINK = (
+    update(User)
+    .where(User.id == bindparam("user_id"), User.invited_by_id.is_(None))
+    .values(invited_by_id=bindparam("owner_id"), activated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_COUNT_REFERRAL = (
+    update(User)
+    .where(User.id == bindparam("owner_id"))
+    .values(invited_count=User.invited_count + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
+def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | None = None) -> Inviter:
     """Record that ``user_id`` entered ``raw_code``; return the code's owner.
 
     Once per user (a conditional UPDATE decides, so simultaneous requests give one
     success), never one's own code, and never a code that would close a loop.
+
+    Loops: the user has not activated yet, so they are the root of their referral tree,
+    and entering the code closes a loop exactly when the code's owner is in that tree,
+    i.e. when the owner's root is the user. Under READ COMMITTED two activations could
+    each pass that check and close a loop together, so each one holds the locks of both
+    trees it joins (the user's and the owner's root) until it commits. A tree changes only
+    under its root's lock, so activations in unrelated trees never wait for each other.
     """
     code = normalize_invite_code(raw_code)
     now = now or utcnow()
-    # Two activations that each close half of a loop would both pass the loop check
-    # under READ COMMITTED; serialising activations rules that out.
-    lock(db, "activation")
     try:
-        me = db.get(User, user_id, populate_existing=True)
-        if me is None:
-            raise NotAuthenticated()
-        if me.invited_by_id is not None:
-            raise AlreadyActivated()
-        owner = db.exec(select(User).where(User.invite_code == code)).first()
-        if owner is None:
-            raise UnknownInviteCode()
-        if owner.id == me.id:
-            raise OwnInviteCode()
-        if db.exec(_ANCESTOR_SQL, params={"owner": owner.id, "me": me.id}).first() is not None:
-            raise InviteLoop()
-        activated = db.exec(
-            update(User)
-            .where(User.id == me.id, User.invited_by_id.is_(None))
-            .values(invited_by_id=owner.id, activated_at=now)
-        )
-        if activated.rowcount != 1:
-            raise AlreadyActivated()
-        db.exec(update(User).where(User.id == owner.id).values(invited_count=User.invited_count + 1))
-        db.commit()
+        for _ in range(MAX_ACTIVATION_TRIES):
+            owner = _try_activate(db, user_id, code, now)
+            if owner is not None:
+                db.commit()
+                break
+            db.rollback()  # the owner's root was attached meanwhile: look again
+        else:
+            raise RuntimeError("the referral tree kept changing")
     except BaseException:
         db.rollback()
         raise
     logger.info("invite activated", extra={"event": "invite_activated", "user_id": user_id, "inviter_id": owner.id})
+    return owner
+
+
+def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Inviter | None:
+    """One attempt of :func:`activate_invite`, left uncommitted; None if it must start over."""
+    me = db.exec(_ME, params={"user_id": user_id}).first()
+    if me is None:
+        raise NotAuthenticated()
+    if me.invited_by_id is not None:
+        raise AlreadyActivated()
+    found = db.exec(_CODE_OWNER, params={"code": code}).first()
+    if found is None:
+        raise UnknownInviteCode()
+    owner = Inviter(*found)
+    if owner.id == user_id:
+        raise OwnInviteCode()
+    root = db.exec(_TREE_ROOT, params={"user_id": owner.id}).scalar_one()
+    for tree in sorted({user_id, root}):  # always in the same order: no deadlock
+        lock(db, f"referral-tree:{tree}")
+    if root == user_id:
+        raise InviteLoop()
+    if db.exec(_IS_ROOT, params={"user_id": root}).first() is None:
+        return None
+    linked = db.exec(_LINK, params={"user_id": user_id, "owner_id": owner.id, "now": now})
+    if linked.rowcount != 1:
+        raise AlreadyActivated()
+    db.exec(_COUNT_REFERRAL, params={"owner_id": owner.id})
     return owner
 
 

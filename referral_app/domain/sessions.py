@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
@@ -27,23 +27,30 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _new_session(user_id: int, now: datetime) -> tuple[AuthSession, str]:
+_INSERT_SESSION = insert(AuthSession.__table__)  # a plain INSERT: no ORM object is made
+
+
+def _start_session(db: Session, user_id: int, now: datetime, **claim: Any) -> str:
+    """Insert a session for ``user_id`` (with a claim's columns, if given) and commit; return its token."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    session = AuthSession(
-        user_id=user_id,
-        token_hash=hash_token(token),
-        created_at=now,
-        expires_at=now + timedelta(days=settings.session_ttl_days),
-    )
-    return session, token
+    row = {
+        "user_id": user_id,
+        "token_hash": hash_token(token),
+        "claim_hash": None,
+        "claim_expires_at": None,
+        "created_at": now,
+        "expires_at": now + timedelta(days=settings.session_ttl_days),
+        "revoked_at": None,
+        **claim,
+    }
+    db.execute(_INSERT_SESSION, row)
+    db.commit()
+    return token
 
 
 def create_session(db: Session, user_id: int, now: datetime | None = None) -> str:
     """Start a session for ``user_id``, commit, and return its token (shown once)."""
-    session, token = _new_session(user_id, now or utcnow())
-    db.add(session)
-    db.commit()
-    return token
+    return _start_session(db, user_id, now or utcnow())
 
 
 def create_browser_claim(db: Session, user_id: int, now: datetime | None = None) -> str:
@@ -53,12 +60,8 @@ def create_browser_claim(db: Session, user_id: int, now: datetime | None = None)
     anyone until the claim is traded, so the claim can pass through the page safely.
     """
     now = now or utcnow()
-    session, _unused_token = _new_session(user_id, now)
     claim = secrets.token_urlsafe(TOKEN_BYTES)
-    session.claim_hash = hash_token(claim)
-    session.claim_expires_at = now + CLAIM_TTL
-    db.add(session)
-    db.commit()
+    _start_session(db, user_id, now, claim_hash=hash_token(claim), claim_expires_at=now + CLAIM_TTL)
     return claim
 
 

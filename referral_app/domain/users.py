@@ -4,38 +4,42 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
 from referral_app.domain.invites import generate_invite_code
+from referral_app.domain.sql import insert
 from referral_app.models import AuthSession, User
 
 # 32**6 ≈ 10**9 codes: ten collisions in a row would mean something is broken.
 MAX_INVITE_CODE_TRIES = 10
 
 
+_USER_BY_PHONE = select(User).where(User.phone_number == bindparam("phone"))
+
+
 def get_or_create_user(db: Session, phone_number: str, now: datetime | None = None) -> User:
     """Return the user of ``phone_number``, creating it (not committed) on first sign-in.
 
-    Unique constraints decide races: a taken invite code retries with a new one, and a
-    phone created by a simultaneous sign-in is read back instead of failing.
+    Unique constraints decide races: the INSERT does nothing on a taken phone or invite
+    code (no error, so the caller's transaction goes on); a phone created by a
+    simultaneous sign-in is then read back, a taken invite code retried with a new one.
     """
-    user = db.exec(select(User).where(User.phone_number == phone_number)).first()
+    user = db.exec(_USER_BY_PHONE, params={"phone": phone_number}).first()
     if user is not None:
         return user
     for _ in range(MAX_INVITE_CODE_TRIES):
-        candidate = User(phone_number=phone_number, invite_code=generate_invite_code(), created_at=now or utcnow())
-        try:
-            with db.begin_nested():
-                db.add(candidate)
-        except IntegrityError:
-            existing = db.exec(select(User).where(User.phone_number == phone_number)).first()
-            if existing is not None:
-                return existing
-            continue
-        return candidate
+        values = {"phone_number": phone_number, "invite_code": generate_invite_code(), "created_at": now or utcnow()}
+        created = db.scalars(
+            insert(db, User).values(**values).on_conflict_do_nothing().returning(User),
+            execution_options={"populate_existing": True},
+        ).first()
+        if created is not None:
+            return created
+        existing = db.exec(_USER_BY_PHONE, params={"phone": phone_number}).first()
+        if existing is not None:
+            return existing
     raise RuntimeError("could not find a free invite code")
 
 

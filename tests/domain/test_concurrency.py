@@ -17,6 +17,7 @@ from referral_app.domain import auth, users
 from referral_app.domain.errors import TooManyAttempts
 from referral_app.domain.invites import generate_invite_code
 from referral_app.domain.referrals import activate_invite, list_referrals
+from tests.conftest import IS_POSTGRES
 from tests.domain.helpers import TEST_IP, T0, phone, rows_of
 
 JOIN_TIMEOUT = 120
@@ -135,6 +136,68 @@ def test_three_users_closing_a_triangle_at_once_never_make_a_loop(db, engine, ma
 
         assert Counter(map(outcome, results)) == {"ok": 2, "InviteLoop": 1}
     assert_no_loops(db)
+
+
+def test_two_chains_closing_a_loop_at_once_never_make_a_loop(db, engine, make_users):
+    """a←b and c←d exist; a enters d's code while c enters b's: a→d→c→b→a if both won."""
+    for _round in range(10):
+        a, b, c, d = make_users(4, now=T0)
+        activate_invite(db, b.id, a.invite_code, now=T0)
+        activate_invite(db, d.id, c.invite_code, now=T0)
+        moves = [(a.id, d.invite_code), (c.id, b.invite_code)]
+        db.rollback()
+
+        results = run_together(engine, 2, lambda session, i: activate_invite(session, *moves[i], now=T0))
+
+        assert sorted(map(outcome, results)) == ["InviteLoop", "ok"]
+    assert_no_loops(db)
+    assert_invited_counts_are_consistent(db)
+
+
+def test_random_simultaneous_activations_keep_the_forest_loop_free(db, engine, make_users):
+    """Many users entering random codes at once, round after round: never a loop, counts exact."""
+    import random
+
+    people = make_users(12, now=T0)
+    ids, codes = [p.id for p in people], [p.invite_code for p in people]
+    db.rollback()
+    chooser = random.Random(7)
+    for _round in range(6):
+        moves = [(ids[i], codes[chooser.randrange(len(codes))]) for i in range(len(ids))]
+        run_together(engine, len(moves), lambda session, i: activate_invite(session, *moves[i], now=T0))
+        assert_no_loops(db)
+    assert_invited_counts_are_consistent(db)
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="SQLite has one writer: no second transaction can commit meanwhile")
+def test_activation_starts_over_when_the_owners_tree_joins_another_meanwhile(db, engine, make_users, monkeypatch):
+    """The owner's root is attached to another tree between the lookup and the lock."""
+    from referral_app.domain import referrals
+
+    owner, other_root, me = make_users(3, now=T0)
+    db.rollback()
+    real_lock, taken = referrals.lock, []
+
+    def lock_after_the_tree_changed(session, key):
+        if session is db:
+            if not taken:
+                with Session(engine) as meanwhile:  # the owner (a root until now) enters a code
+                    activate_invite(meanwhile, owner.id, other_root.invite_code, now=T0)
+            taken.append(key)
+        real_lock(session, key)
+
+    monkeypatch.setattr(referrals, "lock", lock_after_the_tree_changed)
+    assert activate_invite(db, me.id, owner.invite_code, now=T0).id == owner.id
+
+    def trees(*user_ids):
+        return [f"referral-tree:{user_id}" for user_id in sorted(user_ids)]
+
+    # First try: me and the owner's old root (the owner); second: me and the new root.
+    assert taken == trees(me.id, owner.id) + trees(me.id, other_root.id)
+    [me_row] = [row for row in rows_of(db, "users") if row["id"] == me.id]
+    assert me_row["invited_by_id"] == owner.id
+    assert_no_loops(db)
+    assert_invited_counts_are_consistent(db)
 
 
 # --- sign-in ------------------------------------------------------------------------------
