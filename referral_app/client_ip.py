@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cache
+from functools import cache, lru_cache
 
 from referral_app.settings import settings
 
@@ -15,6 +15,7 @@ def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network |
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
+@lru_cache(maxsize=4096)  # runs for every request (the access log); parsing is not free
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(value.strip())
