@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text, tuple_, update
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from referral_app.domain.clock import utcnow
@@ -71,35 +70,37 @@ class Profile:
     invited_count: int
 
 
-_inviter = aliased(User)
-# Built once (see ``sessions``): the profile and its first page are the hottest reads.
+# Built once, on the table (see ``sessions``): the profile and its first page are the
+# hottest reads.
+_users = User.__table__
+_inviter = _users.alias("inviter")
 _PROFILE = (
     select(
-        User.phone_number,
-        User.invite_code,
-        _inviter.invite_code,
-        _inviter.phone_number,
-        User.activated_at,
-        User.invited_count,
+        _users.c.phone_number,
+        _users.c.invite_code,
+        _inviter.c.invite_code,
+        _inviter.c.phone_number,
+        _users.c.activated_at,
+        _users.c.invited_count,
     )
-    .outerjoin(_inviter, _inviter.id == User.invited_by_id)
-    .where(User.id == bindparam("user_id"))
+    .select_from(_users.outerjoin(_inviter, _inviter.c.id == _users.c.invited_by_id))
+    .where(_users.c.id == bindparam("user_id"))
 )
 _REFERRALS = (
-    select(User.phone_number, User.activated_at, User.id)
-    .where(User.invited_by_id == bindparam("user_id"))
-    .order_by(User.activated_at.desc(), User.id.desc())
+    select(_users.c.phone_number, _users.c.activated_at, _users.c.id)
+    .where(_users.c.invited_by_id == bindparam("user_id"))
+    .order_by(_users.c.activated_at.desc(), _users.c.id.desc())
     .limit(bindparam("rows"))
 )
 _REFERRALS_AFTER = _REFERRALS.where(
-    tuple_(User.activated_at, User.id)
-    < tuple_(bindparam("after_time", type_=User.activated_at.type), bindparam("after_id", type_=User.id.type))
+    tuple_(_users.c.activated_at, _users.c.id)
+    < tuple_(bindparam("after_time", type_=_users.c.activated_at.type), bindparam("after_id", type_=_users.c.id.type))
 )
 
 
 def get_profile(db: Session, user_id: int) -> Profile:
     """The user's profile, read fresh from the database (one query)."""
-    row = db.exec(_PROFILE, params={"user_id": user_id}).first()
+    row = db.execute(_PROFILE, {"user_id": user_id}).first()
     if row is None:
         raise NotAuthenticated()
     return Profile(*row)
@@ -202,7 +203,7 @@ def list_referrals(db: Session, user_id: int, cursor: Any = None, limit: Any = 2
     if cursor is not None:
         params["after_time"], params["after_id"] = decode_cursor(cursor)
         query = _REFERRALS_AFTER
-    rows = db.exec(query, params=params).all()
+    rows = db.execute(query, params).all()
     items = [Referral(phone, activated_at) for phone, activated_at, _ in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][2]) if len(rows) > limit else None
     return ReferralPage(items, next_cursor)
