@@ -311,20 +311,42 @@ class Server:
                 found[pid] = rss
         return found
 
-    def worker_pid(self) -> int:
-        """The process that serves the requests: the group's Python process whose parent is in the group.
+    def worker_pids(self) -> list[int]:
+        """The processes that serve the requests: the group's Python processes whose parent is in the group.
 
-        Reflex runs Granian with one worker process (no Redis), forked by the supervisor
-        (``reflex run``); with several workers this is the first one found.
+        Reflex runs Granian's workers as children of the supervisor (``reflex run``, the group's
+        leader): one without Redis, ``GRANIAN_WORKERS`` with it (``scripts/run.sh``). With the
+        fork start method the supervisor has imported the app too, so it is about as large as a
+        worker but serves nothing.
         """
         pids = set(self.pids())
+        found = []
         for pid, cmd, _ in self.processes():
             try:
                 if "python" in cmd and parent_pid(pid) in pids:
-                    return pid
+                    found.append(pid)
             except (OSError, IndexError, ValueError):
                 continue
-        raise RuntimeError("no worker process in the server's group")
+        return sorted(found)
+
+    def worker_pid(self) -> int:
+        """The first of :meth:`worker_pids` (the only one without Redis)."""
+        found = self.worker_pids()
+        if not found:
+            raise RuntimeError("no worker process in the server's group")
+        return found[0]
+
+    def worker_rss_kb(self) -> dict[int, int]:
+        """Current RSS (kB) of each worker process (the supervisor left out)."""
+        rss = self.rss_kb()
+        found = {}
+        for pid, kb in rss.items():
+            try:
+                if parent_pid(pid) in rss:
+                    found[pid] = kb
+            except (OSError, IndexError, ValueError):
+                continue
+        return found
 
     def _group_alive(self) -> bool:
         assert self.proc is not None
