@@ -80,23 +80,19 @@ def issue_code(db: Session, phone_number: str, now: datetime | None = None) -> I
     return IssuedCode(phone_number, code, expires_at, settings.code_ttl_seconds)
 
 
-# Built once: they run on every sign-in (see ``sessions``).
+# Built once, on the table: they run on every sign-in (see ``sessions``).
+_codes = ConfirmationCode.__table__
 _TAKE_ATTEMPT = (
-    update(ConfirmationCode)
+    update(_codes)
     .where(
-        ConfirmationCode.phone_number == bindparam("phone"),
-        ConfirmationCode.expires_at > bindparam("now"),
-        ConfirmationCode.attempts < bindparam("max_attempts"),
+        _codes.c.phone_number == bindparam("phone"),
+        _codes.c.expires_at > bindparam("now"),
+        _codes.c.attempts < bindparam("max_attempts"),
     )
-    .values(attempts=ConfirmationCode.attempts + 1)
-    .returning(ConfirmationCode.id, ConfirmationCode.code_hash, ConfirmationCode.attempts)
-    .execution_options(synchronize_session=False)  # no code is loaded as an object
+    .values(attempts=_codes.c.attempts + 1)
+    .returning(_codes.c.id, _codes.c.code_hash, _codes.c.attempts)
 )
-_DELETE_CODE = (
-    delete(ConfirmationCode)
-    .where(ConfirmationCode.id == bindparam("code_id"))
-    .execution_options(synchronize_session=False)
-)
+_DELETE_CODE = delete(_codes).where(_codes.c.id == bindparam("code_id"))
 
 
 def consume_code(db: Session, phone_number: str, code: str, now: datetime | None = None) -> None:
@@ -110,7 +106,7 @@ def consume_code(db: Session, phone_number: str, code: str, now: datetime | None
     now = now or utcnow()
     max_attempts = settings.code_max_attempts
     params = {"phone": phone_number, "now": now, "max_attempts": max_attempts}
-    taken = db.exec(_TAKE_ATTEMPT, params=params).first()
+    taken = db.execute(_TAKE_ATTEMPT, params).first()
     if taken is None:
         db.rollback()
         if _is_exhausted(db, phone_number, now):
@@ -122,7 +118,7 @@ def consume_code(db: Session, phone_number: str, code: str, now: datetime | None
         if attempts >= max_attempts:
             raise TooManyAttempts()
         raise WrongCode()
-    deleted = db.exec(_DELETE_CODE, params={"code_id": code_id})
+    deleted = db.execute(_DELETE_CODE, {"code_id": code_id})
     if deleted.rowcount != 1:  # a simultaneous request used it first
         db.rollback()
         raise WrongCode()

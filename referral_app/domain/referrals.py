@@ -115,20 +115,18 @@ class Inviter:
     invite_code: str
 
 
-_ME = select(User.id, User.invited_by_id).where(User.id == bindparam("user_id"))
-_CODE_OWNER = select(User.id, User.phone_number, User.invite_code).where(User.invite_code == bindparam("code"))
-_IS_ROOT = select(User.id).where(User.id == bindparam("user_id"), User.invited_by_id.is_(None))
+_ME = select(_users.c.id, _users.c.invited_by_id).where(_users.c.id == bindparam("user_id"))
+_CODE_OWNER = select(_users.c.id, _users.c.phone_number, _users.c.invite_code).where(
+    _users.c.invite_code == bindparam("code")
+)
+_IS_ROOT = select(_users.c.id).where(_users.c.id == bindparam("user_id"), _users.c.invited_by_id.is_(None))
 _LINK = (
-    update(User)
-    .where(User.id == bindparam("user_id"), User.invited_by_id.is_(None))
+    update(_users)
+    .where(_users.c.id == bindparam("user_id"), _users.c.invited_by_id.is_(None))
     .values(invited_by_id=bindparam("owner_id"), activated_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
 )
 _COUNT_REFERRAL = (
-    update(User)
-    .where(User.id == bindparam("owner_id"))
-    .values(invited_count=User.invited_count + 1)
-    .execution_options(synchronize_session=False)
+    update(_users).where(_users.c.id == bindparam("owner_id")).values(invited_count=_users.c.invited_count + 1)
 )
 
 
@@ -165,28 +163,28 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
 
 def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Inviter | None:
     """One attempt of :func:`activate_invite`, left uncommitted; None if it must start over."""
-    me = db.exec(_ME, params={"user_id": user_id}).first()
+    me = db.execute(_ME, {"user_id": user_id}).first()
     if me is None:
         raise NotAuthenticated()
     if me.invited_by_id is not None:
         raise AlreadyActivated()
-    found = db.exec(_CODE_OWNER, params={"code": code}).first()
+    found = db.execute(_CODE_OWNER, {"code": code}).first()
     if found is None:
         raise UnknownInviteCode()
     owner = Inviter(*found)
     if owner.id == user_id:
         raise OwnInviteCode()
-    root = db.exec(_TREE_ROOT, params={"user_id": owner.id}).scalar_one()
+    root = db.execute(_TREE_ROOT, {"user_id": owner.id}).scalar_one()
     for tree in sorted({user_id, root}):  # always in the same order: no deadlock
         lock(db, f"referral-tree:{tree}")
     if root == user_id:
         raise InviteLoop()
-    if db.exec(_IS_ROOT, params={"user_id": root}).first() is None:
+    if db.execute(_IS_ROOT, {"user_id": root}).first() is None:
         return None
-    linked = db.exec(_LINK, params={"user_id": user_id, "owner_id": owner.id, "now": now})
+    linked = db.execute(_LINK, {"user_id": user_id, "owner_id": owner.id, "now": now})
     if linked.rowcount != 1:
         raise AlreadyActivated()
-    db.exec(_COUNT_REFERRAL, params={"owner_id": owner.id})
+    db.execute(_COUNT_REFERRAL, {"owner_id": owner.id})
     return owner
 
 
