@@ -30,7 +30,8 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
     """JavaScript that calls the browser-session endpoint, then loads ``then_go_to``.
 
     A full page load follows (on success, or ``always_go``) so that the websocket
-    reconnects carrying the new cookie. Resolves to whether the call succeeded.
+    reconnects carrying the new cookie. Resolves to false if the page stays (the call
+    failed); a page that leaves never resolves.
     """
     payload = "" if body is None else f", body: JSON.stringify({json.dumps(body)})"
     go = "true" if always_go else "ok"
@@ -43,7 +44,11 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
         f"{{method: {json.dumps(method)}, credentials: 'include', "
         f"headers: {{'Content-Type': 'application/json'}}{payload}}}); }})(new URL({backend}))"
         ".then((r) => r.ok, () => false)"
-        f".then((ok) => {{ if ({go}) window.location.assign({json.dumps(then_go_to)}); return ok; }})"
+        # A leaving page sends nothing more: Reflex closed its socket on beforeunload, a
+        # callback event would reconnect it only to be cut off, and that can leave the
+        # session's Redis state lock held (10 s), stalling the next page's load.
+        f".then((ok) => {{ if (!({go})) return ok; window.location.assign({json.dumps(then_go_to)}); "
+        "return new Promise(() => {}); })"
     )
 
 

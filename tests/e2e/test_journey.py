@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from datetime import timedelta
 
 from playwright.sync_api import expect
@@ -104,6 +105,40 @@ def test_session_cookie_is_http_only(base_url, new_context):
     cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     assert SESSION_COOKIE not in page.evaluate("document.cookie")
+
+
+def test_the_sign_in_page_sends_nothing_while_it_leaves(base_url, new_context):
+    """After the cookie exchange the sign-in page only leaves. An event sent on the way out
+    reconnected its websocket with the tab's token; that connection's hydrate, cancelled as
+    the page unloaded, could keep the tab's Redis state lock and stall the profile for 10 s."""
+    page = new_context().new_page()
+    page.goto(base_url + "/")
+    page.fill("#phone-input", new_phone())
+    page.click("#request-code-button")
+    code = page.locator("#demo-code").inner_text()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    # Hold the profile's document back, so the leaving page lives on for a moment.
+    page.route(re.compile(r"/profile/?(\?.*)?$"), lambda route: (time.sleep(0.5), route.continue_()))
+    page.fill("#code-input", code)
+    page.click("#confirm-code-button")
+    page.wait_for_url(re.compile(r"/profile"))
+    expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{6}$"))
+    assert len(sockets) == 1, sockets  # the profile's own
+
+
+def test_a_failed_cookie_exchange_starts_over_in_the_ui(base_url, new_context):
+    page = new_context().new_page()
+    page.goto(base_url + "/")
+    page.fill("#phone-input", new_phone())
+    page.click("#request-code-button")
+    code = page.locator("#demo-code").inner_text()
+    page.route("**/api/v1/auth/browser_session/", lambda route: route.fulfill(status=503))
+    page.fill("#code-input", code)
+    page.click("#confirm-code-button")
+    expect(page.locator("#error-message")).to_have_text(translate("error.unknown"))
+    expect(page.locator("#phone-input")).to_be_visible()
+    assert "/profile" not in page.url
 
 
 def test_logout_ends_the_session(base_url, new_context, browser):
