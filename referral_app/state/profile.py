@@ -8,7 +8,7 @@ from typing import Any
 
 import reflex as rx
 
-from referral_app.db import read_scope, session_scope
+from referral_app.db import session_scope
 from referral_app.domain import invites, referrals, sessions
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
@@ -75,7 +75,7 @@ class ProfileState(SessionState):
         if user_id is None:
             return self._signed_out()
         self.error = ""
-        with read_scope() as db:
+        with session_scope() as db:
             self._load(db, user_id)
         ref = self.router.url.query_parameters.get("ref")
         self.prefill_code = ""
@@ -120,7 +120,7 @@ class ProfileState(SessionState):
 
     def _show_new_referrals(self, user_id: int) -> None:
         """Refresh the count and put new referrals (always the newest) on top of the list."""
-        with read_scope() as db:
+        with session_scope() as db:
             profile = referrals.get_profile(db, user_id)
             page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
         shown = {row["phone_number"] for row in self.referrals}
@@ -168,7 +168,7 @@ class ProfileState(SessionState):
             yield self._signed_out()
             return
         try:
-            with read_scope() as db:
+            with session_scope() as db:
                 page = referrals.list_referrals(
                     db, user_id, cursor=self.next_cursor, limit=settings.referral_page_size
                 )
