@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -48,23 +47,8 @@ def make_engine(url: str) -> Engine:
 engine = make_engine(settings.database_url)
 
 
-@lru_cache(maxsize=4)
-def _without_transactions(bind: Engine) -> Engine:
-    # PostgreSQL: reads run without a transaction, so no BEGIN and ROLLBACK round trips;
-    # under READ COMMITTED each statement sees the latest commits either way. SQLite keeps
-    # its transactions (see make_engine).
-    return bind if bind.dialect.name == "sqlite" else bind.execution_options(isolation_level="AUTOCOMMIT")
-
-
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session for one unit of work; domain functions commit what they change."""
     with Session(engine, expire_on_commit=False) as session:
-        yield session
-
-
-@contextmanager
-def read_scope() -> Iterator[Session]:
-    """A session for work that only reads (a page of the profile, a session check)."""
-    with Session(_without_transactions(engine), expire_on_commit=False) as session:
         yield session

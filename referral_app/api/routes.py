@@ -23,7 +23,7 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
-from referral_app.db import read_scope, session_scope
+from referral_app.db import session_scope
 from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.referrals import ReferralPage
@@ -97,7 +97,7 @@ def logout(token: Token) -> Response:
 @router.get("/profile/me/", tags=["profile"], response_model=ProfileOut, responses=UNAUTHORIZED)
 def profile(token: Token) -> ProfileOut:
     """Your profile with the first page of the users who entered your code."""
-    with read_scope() as db:
+    with session_scope() as db:
         user_id = sessions.authenticated_user_id(db, token)
         me = referrals.get_profile(db, user_id)
         page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
@@ -120,7 +120,7 @@ def profile(token: Token) -> ProfileOut:
 )
 def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> ReferralPageOut:
     """One page of the users who entered your code, newest first (`limit` 1–100)."""
-    with read_scope() as db:
+    with session_scope() as db:
         user_id = sessions.authenticated_user_id(db, token)
         page = referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
     return ReferralPageOut(items=_items(page), next_cursor=page.next_cursor)
