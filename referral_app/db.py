@@ -16,11 +16,13 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
     if not url.startswith("sqlite"):
         # A database that stops answering must not hang requests: bound the connect.
-        # The pool holds more connections than the API's thread pool has threads (40), so a
-        # thread that waits for a connection can always get one: 40 threads waiting on a
-        # smaller pool, while requests holding connections wait for a thread, stalled once.
+        # The pool keeps a connection for each thread of the API's thread pool (40), so busy
+        # times do not open and close connections (a new PostgreSQL backend each), plus a few
+        # for Reflex's event handlers; a thread waiting for a connection can always get one
+        # (40 threads waiting on a smaller pool, while requests holding connections wait for
+        # a thread, stalled once).
         return create_engine(
-            url, pool_pre_ping=True, pool_size=20, max_overflow=30, connect_args={"connect_timeout": 5}
+            url, pool_pre_ping=True, pool_size=40, max_overflow=10, connect_args={"connect_timeout": 5}
         )
 
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
