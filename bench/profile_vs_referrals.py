@@ -196,7 +196,7 @@ def explain_profile_queries(database_url: str, owner: Owner) -> list[tuple[str, 
             captured.append((statement, parameters))
 
     steps = [
-        ("authenticate (token → user)", lambda db: sessions.authenticate(db, owner.token)),
+        ("authenticated_user_id (token → user id)", lambda db: sessions.authenticated_user_id(db, owner.token)),
         ("get_profile (user, inviter)", lambda db: referrals.get_profile(db, owner.id)),
         ("list_referrals, first page", lambda db: referrals.list_referrals(db, owner.id, limit=PAGE_SIZE)),
     ]
