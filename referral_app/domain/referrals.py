@@ -78,8 +78,8 @@ _PROFILE = (
     select(
         _users.c.phone_number,
         _users.c.invite_code,
-        _inviter.c.invite_code,
-        _inviter.c.phone_number,
+        _inviter.c.invite_code.label("activated_invite_code"),
+        _inviter.c.phone_number.label("invited_by"),
         _users.c.activated_at,
         _users.c.invited_count,
     )
@@ -103,7 +103,7 @@ def get_profile(db: Session, user_id: int) -> Profile:
     row = db.execute(_PROFILE, {"user_id": user_id}).first()
     if row is None:
         raise NotAuthenticated()
-    return Profile(*row)
+    return Profile(**row._mapping)
 
 
 @dataclass(frozen=True)
@@ -171,14 +171,14 @@ def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Invite
     found = db.execute(_CODE_OWNER, {"code": code}).first()
     if found is None:
         raise UnknownInviteCode()
-    owner = Inviter(*found)
+    owner = Inviter(**found._mapping)
     if owner.id == user_id:
         raise OwnInviteCode()
     root = db.execute(_TREE_ROOT, {"user_id": owner.id}).scalar_one()
-    for tree in sorted({user_id, root}):  # always in the same order: no deadlock
-        lock(db, f"referral-tree:{tree}")
-    if root == user_id:
+    if root == user_id:  # final without a lock: only this user's own activation could change it
         raise InviteLoop()
+    for tree in sorted((user_id, root)):  # always in the same order: no deadlock
+        lock(db, f"referral-tree:{tree}")
     if db.execute(_IS_ROOT, {"user_id": root}).first() is None:
         return None
     linked = db.execute(_LINK, {"user_id": user_id, "owner_id": owner.id, "now": now})

@@ -31,10 +31,7 @@ def get_or_create_user(db: Session, phone_number: str, now: datetime | None = No
         return user
     for _ in range(MAX_INVITE_CODE_TRIES):
         values = {"phone_number": phone_number, "invite_code": generate_invite_code(), "created_at": now or utcnow()}
-        created = db.scalars(
-            insert(db, User).values(**values).on_conflict_do_nothing().returning(User),
-            execution_options={"populate_existing": True},
-        ).first()
+        created = db.scalars(insert(db, User).values(**values).on_conflict_do_nothing().returning(User)).first()
         if created is not None:
             return created
         existing = db.exec(_USER_BY_PHONE, params={"phone": phone_number}).first()
