@@ -54,7 +54,7 @@ def run(url: str, n_users: int) -> None:
     from fastapi.testclient import TestClient
 
     from referral_app.api.app import api
-    from referral_app.db import engine, session_scope
+    from referral_app.infra.db import engine, session_scope
     from referral_app.domain import staff
 
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")

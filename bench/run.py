@@ -553,7 +553,7 @@ def ui_measurements(base_url: str, pools: Pools, inviter_code: str, repetitions:
     """Chromium: Get code → code shown, Activate → activated profile, cold first loads."""
     from playwright.sync_api import sync_playwright
 
-    from referral_app.cookies import SESSION_COOKIE
+    from referral_app.infra.cookies import SESSION_COOKIE
     from referral_app.i18n import translate
 
     # Timestamps taken in the page: the click event's own time, and the first DOM change

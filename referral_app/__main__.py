@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from referral_app.db import session_scope
+from referral_app.infra.db import session_scope
 from referral_app.domain import staff
 from referral_app.domain.errors import DomainError
 from referral_app.domain.maintenance import purge_expired

@@ -5,12 +5,12 @@ import reflex as rx
 from referral_app import models  # noqa: F401  (registers the tables for Alembic)
 from referral_app.api.app import api
 from referral_app.i18n import translate
-from referral_app.logs import configure_logging
+from referral_app.infra.logs import configure_logging
 from referral_app.pages.login import login_page
 from referral_app.pages.profile import profile_page
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
-from referral_app.tasks import periodic_cleanup
+from referral_app.infra.tasks import periodic_cleanup
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
 app = rx.App(api_transformer=api)

@@ -80,7 +80,7 @@ def migrate(database_url: str) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from referral_app.db import engine
+    from referral_app.infra.db import engine
 
     engine.dispose()
     _drop_test_databases()
@@ -89,7 +89,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def engine():
-    from referral_app.db import engine as app_engine
+    from referral_app.infra.db import engine as app_engine
     from referral_app.settings import settings
 
     migrate(settings.database_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referral_app.client_ip import UNKNOWN, client_ip
+from referral_app.infra.client_ip import UNKNOWN, client_ip
 from referral_app.settings import settings
 
 CLIENT = "203.0.113.7"  # TEST-NET-3

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from referral_app.live import InProcessFeed, RedisFeed, make_feed
+from referral_app.infra.live import InProcessFeed, RedisFeed, make_feed
 from referral_app.settings import settings
 
 REDIS_URL = "redis://127.0.0.1:6379/11"

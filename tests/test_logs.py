@@ -12,10 +12,10 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from referral_app import logs
+from referral_app.infra import logs
 from referral_app.api.app import api
 from referral_app.domain import codes
-from referral_app.logs import RequestIdMiddleware, configure_logging, safe_query
+from referral_app.infra.logs import RequestIdMiddleware, configure_logging, safe_query
 from referral_app.settings import settings
 
 PHONE_A, PHONE_B = "+79123456789", "+79123456780"

@@ -7,8 +7,8 @@ import asyncio
 from sqladmin.authentication import AuthenticationBackend
 from starlette.requests import Request
 
-from referral_app.client_ip import client_ip
-from referral_app.db import session_scope
+from referral_app.infra.client_ip import client_ip
+from referral_app.infra.db import session_scope
 from referral_app.domain import staff
 from referral_app.domain.errors import InvalidCredentials, StaffLockedOut
 from referral_app.settings import settings

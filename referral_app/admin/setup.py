@@ -7,7 +7,7 @@ from sqladmin import Admin
 
 from referral_app.admin.auth import StaffAuth
 from referral_app.admin.views import VIEWS
-from referral_app.db import engine
+from referral_app.infra.db import engine
 
 
 def mount_admin(app: FastAPI) -> Admin:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from referral_app.db import session_scope
+from referral_app.infra.db import session_scope
 from referral_app.domain import sessions, users
 from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, User
 

@@ -11,7 +11,7 @@ from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
-from referral_app.logs import RequestIdMiddleware
+from referral_app.infra.logs import RequestIdMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.

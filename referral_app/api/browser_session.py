@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from referral_app.cookies import SESSION_COOKIE, session_cookie_options
-from referral_app.db import session_scope
+from referral_app.infra.cookies import SESSION_COOKIE, session_cookie_options
+from referral_app.infra.db import session_scope
 from referral_app.domain import sessions
 
 router = APIRouter(prefix="/api/v1/auth/browser_session", include_in_schema=False)

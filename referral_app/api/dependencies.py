@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from referral_app.client_ip import client_ip
+from referral_app.infra.client_ip import client_ip
 from referral_app.domain.errors import NotAuthenticated
 
 # Declared for the OpenAPI document ("Authorize" in the docs); the header is parsed below

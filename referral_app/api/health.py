@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from referral_app.health import check_health
+from referral_app.infra.health import check_health
 
 ServiceStatus = Literal["ok", "unavailable"]
 

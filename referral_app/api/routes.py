@@ -23,13 +23,13 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
-from referral_app.db import session_scope
+from referral_app.infra.db import session_scope
 from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.referrals import ReferralPage
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
-from referral_app.live import referral_feed
+from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}

@@ -11,7 +11,7 @@ def lock(db: Session, key: str) -> None:
 
     PostgreSQL: an advisory lock on the key's hash. SQLite needs none: every
     transaction there starts with ``BEGIN IMMEDIATE`` and so already holds the one
-    write lock (see ``referral_app.db``).
+    write lock (see ``referral_app.infra.db``).
     """
     if db.get_bind().dialect.name == "postgresql":
         db.exec(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), params={"key": key})

@@ -7,8 +7,8 @@ from typing import Any
 
 import reflex as rx
 
-from referral_app.cookies import session_token_from_header
-from referral_app.db import session_scope
+from referral_app.infra.cookies import session_token_from_header
+from referral_app.infra.db import session_scope
 from referral_app.domain import sessions
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import translate

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from referral_app.client_ip import client_ip
-from referral_app.db import session_scope
+from referral_app.infra.client_ip import client_ip
+from referral_app.infra.db import session_scope
 from referral_app.domain import auth, invites, sessions
 from referral_app.domain.errors import DomainError, RateLimited
 from referral_app.domain.sms import sms_sender

@@ -8,12 +8,12 @@ from typing import Any
 
 import reflex as rx
 
-from referral_app.db import session_scope
+from referral_app.infra.db import session_scope
 from referral_app.domain import invites, referrals, sessions
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
 from referral_app.i18n import translate
-from referral_app.live import referral_feed
+from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
 

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from referral_app.admin.auth import ADMIN_COOKIE
 from referral_app.admin.views import VIEWS
 from referral_app.api.app import api
-from referral_app.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import staff
 from referral_app.domain.sessions import hash_token
 from referral_app.i18n import translate

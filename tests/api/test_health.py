@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from referral_app import db as app_db
-from referral_app import health
-from referral_app.db import make_engine
+from referral_app.infra import db as app_db
+from referral_app.infra import health
+from referral_app.infra.db import make_engine
 from referral_app.settings import settings
 from tests.api.conftest import PHONE_A, assert_error, bearer, sign_in
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import referral_app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from referral_app.db import make_engine
+from referral_app.infra.db import make_engine
 from referral_app.settings import settings
 from tests.conftest import ROOT, create_test_database, migrate
 from tests.domain.helpers import T0

@@ -136,7 +136,7 @@ def another_app(app_server: RunningApp, tmp_path_factory, database: str | None =
 @pytest.fixture(scope="session")
 def app_db(app_database):
     """A session on the running app's database, for seeding and checks."""
-    from referral_app.db import make_engine
+    from referral_app.infra.db import make_engine
 
     engine = make_engine(app_database)
     with Session(engine, expire_on_commit=False) as session:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from referral_app.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import auth, referrals
 from referral_app.domain.clock import utcnow
 from referral_app.i18n import translate

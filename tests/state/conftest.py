@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from reflex.istate.data import RouterData
 
-from referral_app.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import auth, sessions
 
 ORIGIN = "http://127.0.0.1:3000"

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.client_ip import client_ip
+from referral_app.infra.client_ip import client_ip
 from referral_app.settings import settings
 
 REQUEST_ID_HEADER = b"x-request-id"

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from referral_app import db
+from referral_app.infra import db
 from referral_app.settings import settings
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from referral_app.db import session_scope
+from referral_app.infra.db import session_scope
 from referral_app.domain.maintenance import purge_expired
 from referral_app.settings import settings
 
