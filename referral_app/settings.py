@@ -1,26 +1,25 @@
-"""All configuration, read once from the environment with safe local defaults."""
+"""All configuration: one typed class read once from the environment (pydantic-settings).
+
+Every variable has a type, a range where one makes sense, and a default that is safe
+for a local run. A wrong value stops the app at start with the variable's name and
+what is wrong with it, never at the first request. README "Settings" lists every
+variable; ``tests/test_settings.py`` keeps that table and this class in step.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _LOCAL_SECRET_FILE = PROJECT_ROOT / ".secret_key"
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw is None or raw.strip() == "" else int(raw)
 
 
 def _local_secret() -> str:
@@ -36,22 +35,6 @@ def _local_secret() -> str:
     return value
 
 
-def _float_range(name: str, default: str) -> tuple[float, float]:
-    """``"1-2"`` → (1.0, 2.0); ``"1.5"`` → (1.5, 1.5)."""
-    raw = (os.environ.get(name) or default).strip()
-    low, _, high = raw.partition("-")
-    return float(low), float(high or low)
-
-
-def _list(name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
-
-
-def _database_url() -> str:
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{PROJECT_ROOT / 'referral.db'}"
-    return normalize_database_url(url)
-
-
 def normalize_database_url(url: str) -> str:
     """Pin PostgreSQL URLs to psycopg2 (SQLAlchemy 2.1 would pick psycopg 3)."""
     for prefix in ("postgres://", "postgresql://"):
@@ -60,69 +43,125 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-@dataclass
-class Settings:
-    """The application's settings; see README "Settings" for each variable.
+def _comma_list(value: object) -> object:
+    """``"a, b,,c"`` → ``("a", "b", "c")``; anything else is left to the field's type."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
-    Read once at import; tests change single fields with ``monkeypatch.setattr``.
+
+NonNegative = Annotated[int, Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    """The application's settings; README "Settings" describes each variable.
+
+    Read once at import (:data:`settings`); tests change single fields with
+    ``monkeypatch.setattr(settings, ...)``. An empty variable counts as unset.
     """
 
-    database_url: str
-    secret_key: str
-    demo_mode: bool
-    default_region: str
-    code_length: int
-    code_ttl_seconds: int
-    code_max_attempts: int
-    session_ttl_days: int
-    language: str
-    referral_page_size: int
-    rate_limits_enabled: bool
-    send_cooldown_seconds: int
-    sends_per_phone_10min: int
-    sends_per_phone_day: int
-    sends_per_ip_10min: int
-    trusted_proxies: tuple[str, ...]
-    sms_delay_seconds: tuple[float, float]
-    sms_webhook_url: str
-    sms_webhook_timeout_seconds: float
-    sms_webhook_retries: int
-    cleanup_interval_seconds: int
-    bcrypt_rounds: int
-    log_json: bool
-    log_level: str
-    redis_url: str
+    model_config = SettingsConfigDict(case_sensitive=False, env_ignore_empty=True, extra="ignore")
 
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'referral.db'}")
+    secret_key: str = Field(default_factory=_local_secret, min_length=1)
+    demo_mode: bool = True
+    default_region: str = "RU"
+    code_length: int = Field(default=4, ge=4, le=10)
+    code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
+    code_max_attempts: int = Field(default=5, ge=1, le=100)
+    session_ttl_days: int = Field(default=30, ge=1, le=3650)
+    language: str = Field(default="en", validation_alias=AliasChoices("LANGUAGE_CODE"), pattern=r"^[a-z]{2}$")
+    referral_page_size: int = Field(default=20, ge=1, le=100)
+    rate_limits_enabled: bool = True
+    send_cooldown_seconds: NonNegative = 30
+    sends_per_phone_10min: NonNegative = 5
+    sends_per_phone_day: NonNegative = 20
+    sends_per_ip_10min: NonNegative = 30
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    sms_delay_seconds: Annotated[tuple[float, float], NoDecode] = (1.0, 2.0)
+    sms_webhook_url: str = ""
+    sms_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    sms_webhook_retries: int = Field(default=2, ge=0, le=10)
+    cleanup_interval_seconds: NonNegative = 600
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+    log_json: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Reflex's own variable: with it, page state and live updates go through Redis.
+    redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
+
+    @field_validator("database_url")
     @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            database_url=_database_url(),
-            secret_key=os.environ.get("SECRET_KEY") or _local_secret(),
-            demo_mode=_bool("DEMO_MODE", True),
-            default_region=os.environ.get("DEFAULT_REGION", "RU").upper(),
-            code_length=_int("CODE_LENGTH", 4),
-            code_ttl_seconds=_int("CODE_TTL_SECONDS", 300),
-            code_max_attempts=_int("CODE_MAX_ATTEMPTS", 5),
-            session_ttl_days=_int("SESSION_TTL_DAYS", 30),
-            language=os.environ.get("LANGUAGE_CODE", "en"),
-            referral_page_size=_int("REFERRAL_PAGE_SIZE", 20),
-            rate_limits_enabled=_bool("RATE_LIMITS_ENABLED", True),
-            send_cooldown_seconds=_int("SEND_COOLDOWN_SECONDS", 30),
-            sends_per_phone_10min=_int("SENDS_PER_PHONE_10MIN", 5),
-            sends_per_phone_day=_int("SENDS_PER_PHONE_DAY", 20),
-            sends_per_ip_10min=_int("SENDS_PER_IP_10MIN", 30),
-            trusted_proxies=_list("TRUSTED_PROXIES"),
-            sms_delay_seconds=_float_range("SMS_DELAY_SECONDS", "1-2"),
-            sms_webhook_url=os.environ.get("SMS_WEBHOOK_URL", ""),
-            sms_webhook_timeout_seconds=float(os.environ.get("SMS_WEBHOOK_TIMEOUT_SECONDS") or 5),
-            sms_webhook_retries=_int("SMS_WEBHOOK_RETRIES", 2),
-            cleanup_interval_seconds=_int("CLEANUP_INTERVAL_SECONDS", 600),
-            bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
-            log_json=_bool("LOG_JSON", False),
-            log_level=(os.environ.get("LOG_LEVEL") or "INFO").strip().upper(),
-            # Reflex's own variable: with it, state and live updates go through Redis.
-            redis_url=os.environ.get("REFLEX_REDIS_URL", ""),
-        )
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value.strip())
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"{value!r} is not a region code of libphonenumber (e.g. RU, KZ, US)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        value = _comma_list(value)
+        for item in value if isinstance(value, tuple) else ():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("sms_delay_seconds", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> object:
+        """``"1-2"`` → (1.0, 2.0), a random wait in that range; ``"1.5"`` → (1.5, 1.5)."""
+        if not isinstance(value, str):
+            return value
+        low, _, high = value.strip().partition("-")
+        try:
+            bounds = float(low), float(high or low)
+        except ValueError:
+            raise ValueError("expected seconds as a number or a range such as 1-2") from None
+        if not 0 <= bounds[0] <= bounds[1] <= 60:
+            raise ValueError("expected 0 <= low <= high <= 60 seconds")
+        return bounds
 
 
-settings = Settings.from_env()
+def environment_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
+
+
+# Their values may hold a credential: an error names them but never shows the value.
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", "sms_webhook_url"})
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad variable: ``CODE_LENGTH='abc': Input should be a valid integer ...``."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = environment_name(field) if field in Settings.model_fields else field.upper()
+        shown = "" if field in SECRET_FIELDS else f"={problem.get('input')!r}"
+        lines.append(f"  {name}{shown}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """Read the settings; a bad value ends the process with a message naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit(f"referral_app: invalid settings in the environment:\n{describe(error)}") from None
+
+
+settings = load_settings()

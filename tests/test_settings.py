@@ -1,21 +1,41 @@
-"""Settings come from the environment, with safe defaults for a local run."""
+"""Settings come from the environment, typed, with safe defaults for a local run, a clear
+error naming the variable for a bad value, and a README table that matches the class."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
+import pytest
+from pydantic import ValidationError
+
+from referral_app.settings import Settings, describe, environment_name
 from tests.conftest import ROOT
 
-READ_SETTINGS = "from referral_app.settings import settings as s; print(s.database_url, s.demo_mode, s.code_length, s.default_region, s.secret_key)"
+READ_SETTINGS = (
+    "from referral_app.settings import settings as s; "
+    "print(s.database_url, s.demo_mode, s.code_length, s.default_region, s.secret_key)"
+)
+# Read by the start scripts (scripts/run.sh, the container's entrypoint), not by the app.
+SCRIPT_VARIABLES = {"PORT", "WORKERS"}
 
 
-def _settings_in_subprocess(env: dict[str, str], cwd=ROOT) -> list[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "DEMO_MODE"}}
-    out = subprocess.run(
-        [sys.executable, "-c", READ_SETTINGS], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, check=True
+def _clean_environment(env: dict[str, str]) -> dict[str, str]:
+    names = {environment_name(field) for field in Settings.model_fields}
+    return {**{k: v for k, v in os.environ.items() if k not in names}, **env}
+
+
+def _run(env: dict[str, str], cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", READ_SETTINGS], env=_clean_environment(env), cwd=cwd, capture_output=True, text=True
     )
+
+
+def _settings_in_subprocess(env: dict[str, str]) -> list[str]:
+    out = _run(env)
+    assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
 
@@ -27,7 +47,7 @@ def test_environment_overrides_defaults():
     assert (demo, length, region, secret) == ("False", "6", "KZ", "k")
 
 
-def test_local_defaults_use_sqlite_demo_mode_and_a_kept_random_secret(tmp_path, monkeypatch):
+def test_local_defaults_use_sqlite_and_a_kept_random_secret(tmp_path, monkeypatch):
     from referral_app import settings as settings_module
 
     secret_file = tmp_path / ".secret_key"
@@ -37,6 +57,78 @@ def test_local_defaults_use_sqlite_demo_mode_and_a_kept_random_secret(tmp_path, 
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
     assert settings_module._local_secret() == first
 
-    url, demo, length, region, _ = _settings_in_subprocess({"SECRET_KEY": "k"})
+    url, _demo, length, region, _ = _settings_in_subprocess({"SECRET_KEY": "k"})
     assert url.startswith("sqlite:///") and url.endswith("referral.db")
-    assert (demo, length, region) == ("True", "4", "RU")
+    assert (length, region) == ("4", "RU")
+
+
+def test_an_empty_variable_counts_as_unset():
+    _url, _demo, length, region, _ = _settings_in_subprocess({"SECRET_KEY": "k", "CODE_LENGTH": "", "DEFAULT_REGION": ""})
+    assert (length, region) == ("4", "RU")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CODE_LENGTH", "abc", "valid integer"),
+        ("CODE_LENGTH", "2", "greater than or equal to 4"),
+        ("DEMO_MODE", "maybe", "valid boolean"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, bogus", "'bogus' is not an IP address or network"),
+        ("SMS_DELAY_SECONDS", "3-1", "low <= high"),
+        ("SMS_DELAY_SECONDS", "soon", "number or a range"),
+        ("DEFAULT_REGION", "zz", "not a region code"),
+        ("LOG_LEVEL", "LOUD", "DEBUG"),
+        ("REFERRAL_PAGE_SIZE", "1000", "less than or equal to 100"),
+        ("LANGUAGE_CODE", "english", "pattern"),
+    ],
+)
+def test_a_bad_value_stops_the_start_naming_the_variable(variable, value, says):
+    out = _run({"SECRET_KEY": "k", variable: value})
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    line = next(line for line in out.stderr.splitlines() if line.strip().startswith(variable))
+    assert says in line and repr(value) in line
+
+
+def test_an_error_about_a_credential_never_shows_its_value():
+    with pytest.raises(ValidationError) as raised:
+        Settings(database_url=12345, secret_key="x")  # a number where a URL belongs
+    text = describe(raised.value)
+    assert text.strip().startswith("DATABASE_URL:") and "12345" not in text
+
+
+def _readme_settings_table() -> dict[str, str]:
+    """``{VARIABLE: default cell}`` from README's "Settings" table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \|", section, flags=re.MULTILINE)
+    assert rows, "README has no settings table"
+    return {name: cell.strip() for name, cell in rows}
+
+
+def _as_readme_default(value) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value in ("", ()):
+        return "empty"
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(x, float) for x in value):
+        low, high = (f"{x:g}" for x in value)
+        return f"`{low}-{high}`" if low != high else f"`{low}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def test_the_readme_table_lists_every_setting_and_nothing_else():
+    documented = set(_readme_settings_table())
+    in_class = {environment_name(field) for field in Settings.model_fields}
+    assert documented - SCRIPT_VARIABLES == in_class
+
+
+def test_the_readme_table_gives_the_real_defaults():
+    table = _readme_settings_table()
+    for field, info in Settings.model_fields.items():
+        if info.default_factory is not None:
+            continue  # computed (the SQLite path, the generated secret): described in words
+        name = environment_name(field)
+        assert table[name] == _as_readme_default(info.default), name
