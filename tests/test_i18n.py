@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from referral_app.domain import errors
-from referral_app.i18n import DEFAULT_LANGUAGE, available_languages, catalogue, translate
+from referral_app.i18n import DEFAULT_LANGUAGE, _read, available_languages, catalogue, translate
 
 ROOT_PACKAGE = Path(__file__).resolve().parent.parent / "referral_app"
 
@@ -38,7 +37,7 @@ def test_english_and_russian_are_available():
 @pytest.mark.parametrize("language", available_languages())
 def test_every_language_has_every_key_with_the_same_placeholders(language):
     english = catalogue(DEFAULT_LANGUAGE)
-    own = json.loads((Path(ROOT_PACKAGE) / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+    own = _read(language)
     assert set(own) == set(english)
     for key, template in own.items():
         assert _placeholders(template) == _placeholders(english[key]), key

@@ -1,29 +1,42 @@
-"""The message catalogue: every text a user reads, keyed by message id.
+"""The message catalogue: every text a person reads, keyed by message id.
 
-English (``en.json``) is the reference; another language is one more JSON file with
-the same keys, chosen by the ``LANGUAGE_CODE`` setting.
+One gettext catalogue per language, read with Babel:
+``locales/<language>/LC_MESSAGES/messages.po``. The ``msgid`` is the message id the
+code uses (for errors also the API's stable error code), the ``msgstr`` the text.
+English is the reference; another language is one more ``.po`` file with the same ids.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel.messages.pofile import read_po
+
 from referral_app.settings import settings
 
-CATALOGUE_DIR = Path(__file__).parent
+LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
+
+
+def catalogue_path(language: str) -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
+
+
+@cache
+def _read(language: str) -> dict[str, str]:
+    with catalogue_path(language).open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    return {message.id: message.string for message in catalog if message.id and message.string}
 
 
 @cache
 def catalogue(language: str) -> dict[str, str]:
-    """All messages of ``language`` (English where the language lacks a key)."""
-    messages = json.loads((CATALOGUE_DIR / f"{DEFAULT_LANGUAGE}.json").read_text(encoding="utf-8"))
-    path = CATALOGUE_DIR / f"{language}.json"
-    if language != DEFAULT_LANGUAGE and path.exists():
-        messages.update(json.loads(path.read_text(encoding="utf-8")))
+    """All messages of ``language`` (English where the language lacks one)."""
+    messages = dict(_read(DEFAULT_LANGUAGE))
+    if language != DEFAULT_LANGUAGE and catalogue_path(language).is_file():
+        messages.update(_read(language))
     return messages
 
 
@@ -34,4 +47,4 @@ def translate(message_id: str, language: str | None = None, **params: Any) -> st
 
 
 def available_languages() -> list[str]:
-    return sorted(path.stem for path in CATALOGUE_DIR.glob("*.json"))
+    return sorted(path.parent.parent.name for path in LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
