@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from referral_app.infra.frontend import SameOriginPlugin
 from referral_app.settings import settings
 
 config = rx.Config(
@@ -14,5 +15,7 @@ config = rx.Config(
         rx.plugins.SitemapPlugin(),
         rx.plugins.TailwindV4Plugin(),
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="large")),
+        # The built frontend talks to the backend at the page's own origin (docs/deployment.md).
+        SameOriginPlugin(),
     ],
 )

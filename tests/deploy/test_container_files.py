@@ -183,7 +183,8 @@ def test_frontend_is_built_into_the_image_and_not_at_start():
     serve_branch = ENTRYPOINT.read_text().split("serve)", 1)[1].split(";;", 1)[0]
     assert "scripts/serve_prebuilt.py" in serve_branch
     assert "reflex run" not in serve_branch and "migrate" not in serve_branch
-    assert "mount_frontend_compiled_app=True" in SERVE_PREBUILT.read_text()
+    assert "from referral_app.infra.frontend import serve_prebuilt" in SERVE_PREBUILT.read_text()
+    assert "mount_frontend_compiled_app=True" in (ROOT / "referral_app" / "infra" / "frontend.py").read_text()
 
 
 def test_exported_commands_exist_in_this_reflex():
@@ -535,24 +536,59 @@ def test_entrypoint_refuses_to_start_without_settings(command, missing):
 def _fake_python(tmp_path: Path) -> dict[str, str]:
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    (fake_bin / "python").write_text('#!/bin/sh\necho "cwd=$(pwd) workers=${GRANIAN_WORKERS:-unset} args=$*"\n')
+    (fake_bin / "python").write_text(
+        '#!/bin/sh\necho "cwd=$(pwd) workers=${GRANIAN_WORKERS:-unset} web=${REFLEX_WEB_WORKDIR:-unset}'
+        ' states=${REFLEX_STATES_WORKDIR:-unset} metrics=${PROMETHEUS_MULTIPROC_DIR:-unset} args=$*"\n'
+    )
     (fake_bin / "python").chmod(0o755)
     return {**os.environ, "PATH": f"{fake_bin}:/usr/bin:/bin", "SECRET_KEY": "x", "DATABASE_URL": "sqlite://"}
 
 
+def _image_like_app_dir(tmp_path: Path) -> Path:
+    """An app directory laid out as in the image: the entrypoint and a built frontend."""
+    app = tmp_path / "app"
+    (app / "scripts").mkdir(parents=True)
+    shutil.copy2(ENTRYPOINT, app / "scripts" / "docker-entrypoint.sh")
+    (app / ".web" / "build" / "client").mkdir(parents=True)
+    (app / ".web" / "build" / "client" / "index.html").write_text("built")
+    return app
+
+
 def test_entrypoint_serve_command_and_workers(tmp_path):
     env = _fake_python(tmp_path)
-    env.pop("GRANIAN_WORKERS", None)
-    env.pop("REFLEX_REDIS_URL", None)
-    alone = _entrypoint("serve", env=env).stdout.strip()
-    assert alone == f"cwd={ROOT} workers=unset args=scripts/serve_prebuilt.py --host 0.0.0.0 --port 3000"
-    with_redis = {**env, "REFLEX_REDIS_URL": "redis://redis:6379/0"}
-    assert "workers=3 " in _entrypoint("serve", env={**with_redis, "WORKERS": "3"}).stdout
-    default = _entrypoint("serve", env={**with_redis, "WORKERS": ""}).stdout
+    app = _image_like_app_dir(tmp_path)
+    run_dir = tmp_path / "run"
+    env["RUN_DIR"] = str(run_dir)
+    for name in ("GRANIAN_WORKERS", "REFLEX_REDIS_URL", "REFLEX_WEB_WORKDIR", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    entrypoint = str(app / "scripts" / "docker-entrypoint.sh")
+
+    def serve(extra: dict[str, str]) -> str:
+        result = subprocess.run([entrypoint, "serve"], env={**env, **extra}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    (run_dir / "metrics").mkdir(parents=True)
+    (run_dir / "metrics" / "counter_123.db").write_text("left over by the last start")
+    alone = serve({})
+    assert alone == (
+        f"cwd={app} workers=unset web={run_dir}/web states={run_dir}/states metrics={run_dir}/metrics"
+        " args=scripts/serve_prebuilt.py --host 0.0.0.0 --port 3000"
+    )
+    # The server gets a copy of the build, and the metrics of an earlier start are gone.
+    assert (run_dir / "web" / "build" / "client" / "index.html").read_text() == "built"
+    assert list((run_dir / "metrics").iterdir()) == []
+    with_redis = {"REFLEX_REDIS_URL": "redis://redis:6379/0"}
+    assert "workers=3 " in serve({**with_redis, "WORKERS": "3"})
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    assert f"workers={nproc} " in default
+    assert f"workers={nproc} " in serve({**with_redis, "WORKERS": ""})
     # Any other command runs as given, in the app directory.
-    assert _entrypoint("python", "-c", "pass", env=env).stdout.startswith(f"cwd={ROOT} ")
+    other = subprocess.run([entrypoint, "python", "-c", "pass"], env=env, capture_output=True, text=True, timeout=60)
+    assert other.stdout.startswith(f"cwd={app} ")
+    # Without a build the server does not start.
+    (app / ".web" / "build" / "client" / "index.html").unlink()
+    missing = subprocess.run([entrypoint, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and ".web/build/client is missing" in missing.stderr
 
 
 # --- scripts/serve_prebuilt.py: the container's server -----------------------------------
