@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
 
+    # --- Scale-out: the connection budget and the metrics endpoint (docs/deployment.md).
+    # PostgreSQL connections each worker process keeps (pool) and may open beyond them at
+    # peaks (overflow): instances x workers x (pool + overflow) must stay within the
+    # server's max_connections minus what others need (README "Connection budget").
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    db_max_overflow: int = Field(default=4, ge=0, le=200)
+    # Who may read /metrics: addresses or CIDR networks, comma-separated.
+    metrics_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default_factory=lambda: ("127.0.0.0/8", "::1/128")
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -108,7 +119,7 @@ class Settings(BaseSettings):
     def _level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allowed_networks", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
         value = _comma_list(value)

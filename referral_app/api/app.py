@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
@@ -10,7 +10,14 @@ from starlette.routing import Match
 from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
-from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
+from referral_app.api.middleware import (
+    ApiRequestMiddleware,
+    HeadAsGetMiddleware,
+    SecureCookiesOnHttps,
+    SecurityHeadersMiddleware,
+    canonical_api_path,
+)
+from referral_app.infra import metrics
 from referral_app.infra.logs import RequestIdMiddleware
 
 DESCRIPTION = """
@@ -51,15 +58,34 @@ def _openapi_without_422() -> dict:
 
 
 api.openapi = _openapi_without_422
+# Innermost: the routes see HEAD as GET; everything outside it (logs, metrics) sees HEAD.
+api.add_middleware(HeadAsGetMiddleware)
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
 # Outermost: it times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
+# Outside everything else: counts and times every request (referral_app/infra/metrics.py).
+api.add_middleware(
+    metrics.MetricsMiddleware,
+    routes=lambda: [*routes.router.routes, *browser_session.router.routes, *health.router.routes, *api.router.routes],
+    canonical_path=lambda path: canonical_api_path(path) if path.startswith("/api/") else path,
+)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
 api.include_router(health.router)
 mount_admin(api)
+
+
+@api.get("/metrics", include_in_schema=False)
+def prometheus_metrics(request: Request) -> Response:
+    """The Prometheus text format, for clients in ``METRICS_ALLOWED_NETWORKS`` only; to
+    anyone else it does not exist (the same 404 as any unknown path)."""
+    peer = request.client.host if request.client else None
+    if not metrics.may_read_metrics(peer, ", ".join(request.headers.getlist("x-forwarded-for"))):
+        return error_response(404, "request.not_found")
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 @api.api_route(

@@ -147,3 +147,37 @@ class SecureCookiesOnHttps:
             await send(message)
 
         await self.app(scope, receive, send_secure)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` answers wherever ``GET`` does (SPEC §4): the same status and headers, no body.
+
+    Load balancers and uptime checks probe with ``HEAD``; FastAPI routes declared with
+    ``GET`` would answer it 405. The request goes on as a ``GET`` and the body of the
+    answer is dropped (``Content-Length`` stays that of the ``GET``, as RFC 9110 §9.3.2
+    allows). Pure ASGI, outermost, so it covers the API, the admin, the pages and their files.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        done = False
+
+        async def send_without_body(message: Message) -> None:
+            nonlocal done
+            if message["type"] == "http.response.body":
+                if done:
+                    return
+                if message.get("more_body", False):
+                    return
+                done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

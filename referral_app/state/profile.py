@@ -13,6 +13,7 @@ from referral_app.domain import invites, referrals, sessions
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
 from referral_app.i18n import translate
+from referral_app.infra import metrics
 from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
@@ -104,15 +105,16 @@ class ProfileState(SessionState):
                 self._watching = False
             return
         try:
-            while True:
-                updated = await subscription.wait(WATCH_CHECK_SECONDS)
-                if not await _page_is_open(client_token):
-                    return
-                if updated:
-                    async with self:
-                        if self._authenticated_user_id() != user_id:
-                            return
-                        await asyncio.to_thread(self._show_new_referrals, user_id)
+            with metrics.track_live_subscriber():
+                while True:
+                    updated = await subscription.wait(WATCH_CHECK_SECONDS)
+                    if not await _page_is_open(client_token):
+                        return
+                    if updated:
+                        async with self:
+                            if self._authenticated_user_id() != user_id:
+                                return
+                            await asyncio.to_thread(self._show_new_referrals, user_id)
         finally:
             await subscription.close()
             async with self:

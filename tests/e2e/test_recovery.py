@@ -185,10 +185,8 @@ def services():
 
 @pytest.fixture(scope="module")
 def app(services, app_server, tmp_path_factory):
-    """scripts/run.sh on the private PostgreSQL and Redis, two workers, JSON logs.
-
-    It replaces the session's app while it runs (one folder serves one Reflex app at a time).
-    """
+    """scripts/run.sh on the private PostgreSQL and Redis, two workers, JSON logs, beside
+    the session's app."""
     postgres, redis_server = services
     extra_env = {
         "REFLEX_REDIS_URL": redis_server.url,
