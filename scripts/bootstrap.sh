@@ -9,7 +9,8 @@
 #   (a hash is kept in .stamps/).
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
 #   by scripts/install-bun.sh, which the Dockerfile runs too.
-# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, and
+# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, nginx and
+#   PgBouncer for the scale-out tests, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
 # REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH and NEWMAN_BIN.
@@ -114,19 +115,27 @@ _bs_setup() {
     local bun
     bun="$(bash "$root/scripts/install-bun.sh" "$root/.tools/bun")" || return 1
 
-    # 4. Chromium for the browser tests (never `playwright install`).
-    if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
+    # 4. Debian packages for the tests: Chromium for the browser tests (never `playwright
+    #    install`), nginx and PgBouncer for the scale-out tests (tests/e2e/test_scale_out.py).
+    #    Only their programs are used; the tests start private instances (no service is
+    #    enabled or started here).
+    local missing=() package binary
+    for package in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx pgbouncer:/usr/sbin/pgbouncer; do
+        binary="${package#*:}"
+        [ "$dev" -eq 1 ] && [ ! -x "$binary" ] && missing+=("${package%%:*}")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
         local sudo=""
         if [ "$(id -u)" -ne 0 ]; then
             if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-                _bs_say "Chromium is missing; run as root: apt-get install -y chromium"
+                _bs_say "${missing[*]} missing; run as root: apt-get install -y ${missing[*]}"
                 return 1
             fi
         fi
-        _bs_say "installing Chromium with apt-get..."
+        _bs_say "installing ${missing[*]} with apt-get..."
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends chromium || return 1
+            --no-install-recommends "${missing[@]}" || return 1
     fi
 
     # 5. newman for the Postman collection test, from the npm registry.

@@ -26,6 +26,7 @@ wrong place.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -75,6 +76,23 @@ def same_origin_state_js(source: str) -> str:
             )
         source = source.replace(old, new)
     return source
+
+
+# The host names that getBackendURL replaces with the page's (Reflex 0.10.1, state.js).
+SAME_DOMAIN_HOSTNAMES = ("localhost", "0.0.0.0", "::", "0:0:0:0:0:0:0:0")
+
+
+def backend_base_url_js() -> str:
+    """A JavaScript expression for the backend's base URL as the built page reaches it:
+    the page's own origin, unless ``api_url`` names a real host (a backend elsewhere).
+    For scripts run in the page (``rx.call_script``) that call the backend themselves."""
+    from urllib.parse import urlsplit
+
+    api_url = rx.config.get_config().api_url
+    host = (urlsplit(api_url).hostname or "").strip("[]")
+    if host in SAME_DOMAIN_HOSTNAMES:
+        return "new URL(window.location.origin)"
+    return f"new URL({json.dumps(api_url)})"
 
 
 class SameOriginPlugin(rx.plugins.Plugin):

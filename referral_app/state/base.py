@@ -9,6 +9,7 @@ import reflex as rx
 
 from referral_app.infra.cookies import session_token_from_header
 from referral_app.infra.db import session_scope
+from referral_app.infra.frontend import backend_base_url_js
 from referral_app.domain import sessions
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import translate
@@ -35,14 +36,13 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
     """
     payload = "" if body is None else f", body: JSON.stringify({json.dumps(body)})"
     go = "true" if always_go else "ok"
-    # The backend's URL on the host name the page was opened with, as Reflex's own
-    # websocket does, so the cookie is set where the websocket connects.
-    backend = json.dumps(rx.config.get_config().api_url)
+    # The backend as the page's websocket reaches it (its own origin, see
+    # referral_app/infra/frontend.py), so the cookie is set where the websocket connects.
     return (
-        f"((base) => {{ base.hostname = window.location.hostname; "
+        f"((base) => {{ "
         f"return fetch(new URL({json.dumps(SESSION_API_PATH)}, base), "
         f"{{method: {json.dumps(method)}, credentials: 'include', "
-        f"headers: {{'Content-Type': 'application/json'}}{payload}}}); }})(new URL({backend}))"
+        f"headers: {{'Content-Type': 'application/json'}}{payload}}}); }})({backend_base_url_js()})"
         ".then((r) => r.ok, () => false)"
         # A leaving page sends nothing more: Reflex closed its socket on beforeunload, a
         # callback event would reconnect it only to be cut off, and that can leave the

@@ -110,3 +110,25 @@ def test_only_one_module_leans_on_reflex_build_and_serve_internals():
         if path.is_file() and internals.search(path.read_text()):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == ["referral_app/infra/frontend.py"], offenders
+
+
+def test_scripts_in_the_page_reach_the_backend_as_the_websocket_does(monkeypatch):
+    """rx.call_script code that calls the API itself (the sign-in's cookie exchange) uses the
+    same base as the patched getBackendURL: the page's origin, or a real api_url host."""
+    stock = installed_state_js()
+    listed = re.search(r"^const SAME_DOMAIN_HOSTNAMES = (\[.*\]);$", stock, re.M).group(1)
+    assert tuple(json.loads(listed)) == frontend.SAME_DOMAIN_HOSTNAMES
+
+    from reflex_base.config import get_config
+
+    config = get_config()
+    assert frontend.backend_base_url_js() == "new URL(window.location.origin)"  # the default api_url
+    monkeypatch.setattr(config, "api_url", "http://[::]:8000")
+    assert frontend.backend_base_url_js() == "new URL(window.location.origin)"
+    monkeypatch.setattr(config, "api_url", "https://api.example.test")
+    assert frontend.backend_base_url_js() == 'new URL("https://api.example.test")'
+
+    from referral_app.state.base import browser_session_script
+
+    monkeypatch.setattr(config, "api_url", "http://localhost:8000")
+    assert "new URL(window.location.origin)" in browser_session_script("POST", {"claim": "x"}, "/profile")
