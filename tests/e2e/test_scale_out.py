@@ -46,6 +46,7 @@ from tests.e2e.test_recovery import PG_BIN, PrivatePostgres, PrivateRedis, _as_p
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 PROXY_CONF = ROOT / "deploy" / "nginx" / "referral-proxy.conf"
+PGBOUNCER_ENTRYPOINT = ROOT / "deploy" / "pgbouncer" / "entrypoint.sh"
 MAX_CONNECTIONS = 100
 # Clients at once under load: 80 per instance, 40 per worker, as many as the API's thread
 # pool has threads, so every worker would open as many connections as it is allowed.
@@ -122,43 +123,39 @@ http {{
 
 
 class PgBouncer:
-    """PgBouncer in transaction mode in front of ``postgres`` (runs as the postgres user)."""
+    """PgBouncer in transaction mode in front of ``postgres``, configured and started by
+    deploy/pgbouncer/entrypoint.sh (what the compose and Kubernetes image runs), as the
+    postgres user. Clients log in with SCRAM as in production."""
 
-    def __init__(self, postgres: PrivatePostgres, pool_size: int = 20) -> None:
+    PASSWORD = "pgbouncer-test-password"
+
+    def __init__(self, postgres: PrivatePostgres) -> None:
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="referral-pgbouncer-"))
-        (self.dir / "users.txt").write_text('"postgres" ""\n')
-        (self.dir / "pgbouncer.ini").write_text(
-            f"""[databases]
-* = host=127.0.0.1 port={postgres.port}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {self.port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {self.dir}/users.txt
-pool_mode = transaction
-default_pool_size = {pool_size}
-max_client_conn = 1000
-ignore_startup_parameters = extra_float_digits,options
-logfile = {self.dir}/pgbouncer.log
-pidfile = {self.dir}/pgbouncer.pid
-"""
-        )
+        self.log = self.dir / "pgbouncer.log"
+        self.env = {
+            "PATH": f"/usr/sbin:/usr/bin:/bin:{os.path.dirname(PGBOUNCER)}",
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": str(postgres.port),
+            "DB_USER": "postgres",
+            "DB_PASSWORD": self.PASSWORD,
+            "POOL_SIZE": "20",
+            "LISTEN_ADDR": "127.0.0.1",
+            "LISTEN_PORT": str(self.port),
+            "PGBOUNCER_CONFIG_DIR": str(self.dir / "config"),
+        }
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-            for path in self.dir.iterdir():
-                shutil.chown(path, "postgres", "postgres")
         self.process: subprocess.Popen | None = None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres:{self.PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            _as_postgres([PGBOUNCER, str(self.dir / "pgbouncer.ini")]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                _as_postgres([str(PGBOUNCER_ENTRYPOINT)]), env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -168,7 +165,7 @@ pidfile = {self.dir}/pgbouncer.pid
                 engine.dispose()
                 return
             except Exception:  # noqa: BLE001 - not up yet
-                assert self.process.poll() is None, (self.dir / "pgbouncer.log").read_text()
+                assert self.process.poll() is None, self.log.read_text()
                 assert time.monotonic() < deadline, "pgbouncer did not answer"
                 time.sleep(0.2)
 
