@@ -10,10 +10,10 @@
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
 #   by scripts/install-bun.sh, which the Dockerfile runs too.
 # - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, nginx and
-#   PgBouncer for the scale-out tests, and
+#   PgBouncer for the scale-out tests, checkov (in .tools/checkov) for the manifests, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
-# REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH and NEWMAN_BIN.
+# REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH, NEWMAN_BIN and CHECKOV_BIN.
 # Quiet unless something fails.
 
 _bs_say() { printf 'bootstrap: %s\n' "$*" >&2; }
@@ -63,6 +63,7 @@ _bs_main() {
     if [ "$dev" -eq 1 ]; then
         export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
         export NEWMAN_BIN="$root/.tools/newman/node_modules/.bin/newman"
+        export CHECKOV_BIN="$root/.tools/checkov/bin/checkov"
     fi
     unset _BS_BUN
     return 0
@@ -149,6 +150,22 @@ _bs_setup() {
         if [ "$("$newman" --version 2>/dev/null)" != "$newman_version" ]; then
             _bs_say "newman at $newman does not run"
             return 1
+        fi
+    fi
+
+    # 6. checkov (the manifest scanner of tests/deploy/test_kubernetes.py) in a virtualenv
+    #    of its own: it pins packaging<24, which Reflex and pytest cannot live with.
+    local checkov_venv="$root/.tools/checkov" checkov_hash
+    if [ "$dev" -eq 1 ]; then
+        checkov_hash="$(_bs_hash "$root/requirements-checkov.txt" <(echo "$pyver"))" || return 1
+        if [ "$(cat "$stamps/pip-checkov.sha256" 2>/dev/null)" != "$checkov_hash" ] \
+            || [ ! -x "$checkov_venv/bin/checkov" ]; then
+            _bs_say "installing checkov (requirements-checkov.txt) into .tools/checkov..."
+            rm -rf "$checkov_venv"
+            _bs_quiet python3 -m venv "$checkov_venv" || return 1
+            _bs_quiet "$checkov_venv/bin/python" -m pip install --disable-pip-version-check \
+                -r "$root/requirements-checkov.txt" || return 1
+            echo "$checkov_hash" >"$stamps/pip-checkov.sha256"
         fi
     fi
 
