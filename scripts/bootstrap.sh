@@ -33,6 +33,20 @@ _bs_quiet() {
 
 _bs_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
+# Install Debian packages with apt-get: as root, or through sudo; otherwise say what to run.
+_bs_apt() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            _bs_say "missing: $*; run as root: apt-get install -y $*"
+            return 1
+        fi
+    fi
+    _bs_say "installing $* with apt-get..."
+    _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+    _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
 _bs_main() {
     local dev=0 arg
     for arg in "$@"; do
@@ -76,10 +90,13 @@ _bs_setup() {
         flock 9 || return 1
     fi
 
-    # 1. Virtualenv.
+    # 1. Virtualenv. A bare Debian lacks python3-venv (ensurepip): installed with apt-get.
     if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
         _bs_say "creating .venv with $(command -v python3)"
         rm -rf "$venv"
+        if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+            _bs_apt "python3-venv" || return 1
+        fi
         _bs_quiet python3 -m venv "$venv" || return 1
         rm -f "$stamps"/pip-*.sha256
     fi
@@ -108,6 +125,10 @@ _bs_setup() {
     fi
 
     # 3. bun, from the npm registry: the same script as the Dockerfile's build stage.
+    #    npm (with the Node.js it runs on) comes from Debian when it is missing.
+    if ! command -v npm >/dev/null 2>&1; then
+        _bs_apt npm || return 1
+    fi
     if [ -z "${NPM_CONFIG_REGISTRY:-}" ]; then
         NPM_CONFIG_REGISTRY="$(npm config get registry 2>/dev/null)" || NPM_CONFIG_REGISTRY=""
         [ -n "$NPM_CONFIG_REGISTRY" ] || NPM_CONFIG_REGISTRY="https://registry.npmjs.org/"
@@ -126,17 +147,7 @@ _bs_setup() {
         [ "$dev" -eq 1 ] && [ ! -x "$binary" ] && missing+=("${package%%:*}")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
-        local sudo=""
-        if [ "$(id -u)" -ne 0 ]; then
-            if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-                _bs_say "${missing[*]} missing; run as root: apt-get install -y ${missing[*]}"
-                return 1
-            fi
-        fi
-        _bs_say "installing ${missing[*]} with apt-get..."
-        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends "${missing[@]}" || return 1
+        _bs_apt "${missing[@]}" || return 1
     fi
 
     # 5. newman for the Postman collection test, from the npm registry.
