@@ -455,3 +455,13 @@ def test_metrics_add_up_over_the_workers_of_an_instance(cluster):
             sent += 1
     assert sum(value > 0 for value in per_worker().values()) >= 2, per_worker()
     assert scraped() - before == sent
+
+
+def test_a_start_says_what_it_does_in_a_few_lines_of_its_own(cluster):
+    """scripts/run.sh prints its own short lines, not Reflex's "Run `uv run reflex run`"
+    nor Alembic's INFO lines (they appear only when a step fails)."""
+    app = cluster["apps"][1]  # started after the first: the build was there already
+    lines = [line for line in app.log.read_text().splitlines() if not line.startswith("20")]  # not request logs
+    assert lines[0] == f"run: serving http://127.0.0.1:{app.port} (staff pages: http://127.0.0.1:{app.port}/admin/); Ctrl-C stops"
+    text = cluster["apps"][0].log.read_text()
+    assert "uv run reflex run" not in text and "alembic" not in text.lower() and "Node.js" not in text
