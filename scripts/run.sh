@@ -49,14 +49,13 @@ PORT="${PORT:-3000}"
 HOST="${HOST:-127.0.0.1}"
 export PORT
 
-quiet reflex db migrate
-
 # Several backend workers need shared state: only with Redis (WORKERS, default: the core count).
 if [ -n "${REFLEX_REDIS_URL:-}" ]; then
     export GRANIAN_WORKERS="${WORKERS:-$(nproc)}"
 fi
 
 if [ "$mode" = dev ]; then
+    quiet reflex db migrate
     exec reflex run --env dev --frontend-port "$PORT" --backend-port "${BACKEND_PORT:-8000}"
 fi
 
@@ -74,8 +73,10 @@ sources_hash() {
 mkdir -p .stamps .run
 instance=".run/$$"
 (
-    # One build at a time, and no copy while another start rebuilds.
+    # One start at a time until it serves: migrations, the build, the copy (two first
+    # starts would otherwise race on the same tables and the same .web).
     flock 8
+    quiet reflex db migrate
     hash="$(sources_hash)"
     if [ "$(cat .stamps/frontend.sha256 2>/dev/null)" != "$hash" ] || [ ! -f .web/build/client/index.html ]; then
         say "building the frontend (first start, or the sources changed; about a minute)..."

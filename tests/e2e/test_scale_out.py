@@ -58,6 +58,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def end(process: subprocess.Popen | None, stop_signal: int) -> None:
+    """Stop a child process with ``stop_signal``; SIGKILL if it is still there after 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(stop_signal)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Nginx:
     """Debian's nginx as a child process, with deploy/nginx/referral-proxy.conf."""
 
@@ -112,13 +124,7 @@ http {{
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finish open requests
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process, signal.SIGQUIT)  # graceful: open requests finish
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -170,13 +176,7 @@ class PgBouncer:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process, signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
