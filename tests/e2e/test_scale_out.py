@@ -76,6 +76,7 @@ class Nginx:
     def __init__(self, upstreams: list[int]) -> None:
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="referral-nginx-"))
+        self.dir.chmod(0o755)  # nginx's workers run as nobody: its temporary files go here
         servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in upstreams)
         (self.dir / "nginx.conf").write_text(
             f"""worker_processes 1;
@@ -150,8 +151,12 @@ class PgBouncer:
             "LISTEN_PORT": str(self.port),
             "PGBOUNCER_CONFIG_DIR": str(self.dir / "config"),
         }
+        # A copy where the postgres user can read it (the checkout may be in root's home).
+        self.entrypoint = self.dir / "entrypoint.sh"
+        shutil.copy2(PGBOUNCER_ENTRYPOINT, self.entrypoint)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
+            shutil.chown(self.entrypoint, "postgres", "postgres")
         self.process: subprocess.Popen | None = None
 
     def url(self, database: str = "postgres") -> str:
@@ -160,7 +165,7 @@ class PgBouncer:
     def start(self) -> None:
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                _as_postgres([str(PGBOUNCER_ENTRYPOINT)]), env=self.env, stdout=out, stderr=subprocess.STDOUT
+                _as_postgres([str(self.entrypoint)]), env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 15
         while True:
