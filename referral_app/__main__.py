@@ -1,4 +1,5 @@
-"""Command line: ``python -m referral_app cleanup`` and ``python -m referral_app create-admin NAME``."""
+"""Command line: ``python -m referral_app cleanup``, ``python -m referral_app create-admin NAME``
+and ``python -m referral_app deliver-webhooks [--until-idle]``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from referral_app.i18n import translate
 def cleanup() -> int:
     with session_scope() as db:
         purged = purge_expired(db)
-    print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows")
+    print(
+        f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
+        f"{purged.webhook_events} delivered webhook events"
+    )
     return 0
 
 
@@ -42,15 +46,38 @@ def create_admin(username: str) -> int:
     return 0
 
 
+def deliver_webhooks(until_idle: bool) -> int:
+    """Run the delivery loop in this process (the server runs one too); Ctrl-C stops it."""
+    import asyncio
+
+    from referral_app.domain import webhooks
+    from referral_app.infra.logs import configure_logging
+    from referral_app.infra.webhooks import webhook_delivery
+
+    if not webhooks.enabled():
+        print("WEBHOOK_URL is not set: webhooks are off.", file=sys.stderr)
+        return 2
+    configure_logging()
+    try:
+        asyncio.run(webhook_delivery(until_idle=until_idle))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m referral_app")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("cleanup", help="delete expired codes and sessions and old send-log rows")
     create = commands.add_parser("create-admin", help="create a staff account (password from a prompt or stdin)")
     create.add_argument("username")
+    deliver = commands.add_parser("deliver-webhooks", help="send pending webhook events (the server does too)")
+    deliver.add_argument("--until-idle", action="store_true", help="stop once no event is pending")
     args = parser.parse_args(argv)
     if args.command == "create-admin":
         return create_admin(args.username)
+    if args.command == "deliver-webhooks":
+        return deliver_webhooks(args.until_idle)
     return cleanup()
 
 

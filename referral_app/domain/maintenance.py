@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session
 
+from referral_app.domain import webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.models import AuthSession, CodeSend, ConfirmationCode
 
@@ -20,10 +21,12 @@ class Purged:
     codes: int
     sessions: int
     sends: int
+    webhook_events: int = 0
 
 
 def purge_expired(db: Session, now: datetime | None = None) -> Purged:
-    """Delete expired codes, ended sessions (expired, revoked, or never claimed) and old send logs."""
+    """Delete expired codes, ended sessions (expired, revoked, or never claimed), old send logs
+    and webhook events delivered more than ``WEBHOOK_RETENTION_DAYS`` ago."""
     now = now or utcnow()
     codes = db.exec(delete(ConfirmationCode).where(ConfirmationCode.expires_at <= now)).rowcount
     sessions = db.exec(
@@ -36,5 +39,6 @@ def purge_expired(db: Session, now: datetime | None = None) -> Purged:
         )
     ).rowcount
     sends = db.exec(delete(CodeSend).where(CodeSend.sent_at <= now - SEND_LOG_KEPT)).rowcount
+    delivered = webhooks.purge_delivered(db, now)
     db.commit()
-    return Purged(codes, sessions, sends)
+    return Purged(codes, sessions, sends, delivered)
