@@ -56,6 +56,11 @@ class StaffAuth(AuthenticationBackend):
         request.session.clear()
         return True
 
+    async def get_user_id(self, request: Request) -> int | None:
+        """The signed-in staff account's id (sqladmin keeps it for ``get_current_user_id``)."""
+        staff_id = request.session.get(SESSION_KEY)
+        return staff_id if isinstance(staff_id, int) else None
+
     async def authenticate(self, request: Request) -> bool:
         """Every admin request: the cookie's staff account must still exist and be active."""
         staff_id = request.session.get(SESSION_KEY)
