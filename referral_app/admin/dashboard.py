@@ -28,8 +28,8 @@ CHART_STYLE = Style(
     opacity="1",
     opacity_hover="0.8",
     font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
-    label_font_size=13,
-    major_label_font_size=13,
+    label_font_size=15,
+    major_label_font_size=15,
     value_font_size=12,
     colors=("#206bc4",),
 )
@@ -41,7 +41,9 @@ def bar_chart(label: str, per_day: list[tuple[date, int]], color: str) -> Markup
     (it only carries tooltip settings)."""
     chart = pygal.Bar(
         style=Style(**{**CHART_STYLE.to_dict(), "colors": (color,)}),
-        width=900, height=280, margin=8, spacing=4, show_legend=False, js=[], disable_xml_declaration=True,
+        # About the card's size on a desktop (two charts side by side), so text keeps its size
+        # there; on a phone the chart scales down to the screen's width.
+        width=560, height=300, margin=6, margin_right=16, spacing=3, show_legend=False, js=[], disable_xml_declaration=True,
         show_minor_x_labels=False, x_labels_major_every=5, truncate_label=-1, min_scale=2, max_scale=6,
         show_y_guides=True, allow_interruptions=False,
     )

@@ -78,6 +78,7 @@ LABELS = {
 
 
 class ReadOnlyView(ModelView):
+    list_template = "list.html"  # sqladmin's, with the filters under the table on a phone
     column_labels = LABELS
     can_create = False
     can_edit = False
