@@ -5,11 +5,11 @@ as CSV (streamed)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
-
-import json
 
 from markupsafe import Markup, escape
 from sqladmin import ModelView, action, expose
@@ -18,10 +18,12 @@ from sqlalchemy.orm import aliased
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from sqlmodel import Session
 from starlette.responses import RedirectResponse
 
 from referral_app.admin.actor import staff_actor
 from referral_app.admin.csv_export import csv_response
+from referral_app.domain.audit import StaffActor
 from referral_app.infra.db import session_scope
 from referral_app.domain import insights, sessions, users, webhooks
 from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookAttempt, WebhookEvent
@@ -91,6 +93,19 @@ class ReadOnlyView(ModelView):
     def back(self, request: Request) -> RedirectResponse:
         return RedirectResponse(request.url_for("admin:list", identity=self.identity), status_code=303)
 
+    def staff_action(self, request: Request, apply: Callable[[Session, int, StaffActor], object]) -> RedirectResponse:
+        """Run a staff action on each selected record (``?pks=``), refused from another site.
+
+        ``apply(db, pk, actor)`` is a domain function that writes the audit log entry in the
+        action's own transaction; the actor is the signed-in staff account.
+        """
+        _refuse_cross_site(request)
+        actor = staff_actor(request)
+        with session_scope() as db:
+            for pk in _ids(request):
+                apply(db, pk, actor)
+        return self.back(request)
+
 
 class UserAdmin(ReadOnlyView, model=User):
     name, name_plural, icon = "User", "Users", "fa-solid fa-user"
@@ -124,13 +139,6 @@ class UserAdmin(ReadOnlyView, model=User):
         term = term.strip()
         return stmt.where(or_(User.phone_number.contains(term), User.invite_code == term.upper()))
 
-    def _set_active(self, request: Request, active: bool) -> RedirectResponse:
-        actor = staff_actor(request)
-        with session_scope() as db:
-            for user_id in _ids(request):
-                users.set_user_active(db, user_id, active, actor=actor)
-        return self.back(request)
-
     @expose("/export.csv", methods=["GET"])
     async def export_csv(self, request: Request):
         """Every user as CSV, streamed."""
@@ -138,13 +146,11 @@ class UserAdmin(ReadOnlyView, model=User):
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
     async def deactivate(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
-        return self._set_active(request, False)
+        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, False, actor=actor))
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
-        return self._set_active(request, True)
+        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, True, actor=actor))
 
 
 Inviter = aliased(User)
@@ -221,12 +227,7 @@ class SessionAdmin(ReadOnlyView, model=AuthSession):
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
     async def revoke(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
-        actor = staff_actor(request)
-        with session_scope() as db:
-            for session_id in _ids(request):
-                sessions.revoke_session_by_id(db, session_id, actor=actor)
-        return self.back(request)
+        return self.staff_action(request, lambda db, pk, actor: sessions.revoke_session_by_id(db, pk, actor=actor))
 
 
 class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
@@ -313,12 +314,7 @@ class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
 
     @action(name="resend", label="Resend", confirmation_message="Send again? The receiver gets the same webhook-id.")
     async def resend(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
-        actor = staff_actor(request)
-        with session_scope() as db:
-            for pk in _ids(request):
-                webhooks.resend(db, pk, actor)
-        return self.back(request)
+        return self.staff_action(request, webhooks.resend)
 
 
 _TARGET_VIEWS = {"user": "user", "session": "session", "webhook_event": "webhook-event"}
