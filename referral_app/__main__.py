@@ -1,5 +1,5 @@
-"""Command line: ``python -m referral_app cleanup``, ``python -m referral_app create-admin NAME``
-and ``python -m referral_app deliver-webhooks [--until-idle]``."""
+"""Command line: ``python -m referral_app cleanup``, ``create-admin NAME``, ``deactivate-admin NAME``,
+``reactivate-admin NAME`` and ``deliver-webhooks [--until-idle]``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from referral_app.i18n import translate
 def cleanup() -> int:
     with session_scope() as db:
         purged = purge_expired(db)
-    print(
-        f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
-        f"{purged.webhook_events} delivered webhook events"
-    )
+    print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
+          f"{purged.staff_sessions} staff sessions, {purged.webhook_events} delivered webhook events")
     return 0
 
 
@@ -43,6 +41,18 @@ def create_admin(username: str) -> int:
             print(translate(error.code, **error.params), file=sys.stderr)
             return 1
     print(f"created staff account {account.username!r}; sign in at /admin")
+    return 0
+
+
+def set_admin_active(username: str, active: bool) -> int:
+    """Deactivation also ends the account's admin sessions at once."""
+    with session_scope() as db:
+        try:
+            staff.set_staff_active(db, username, active)
+        except DomainError as error:
+            print(translate(error.code, **error.params), file=sys.stderr)
+            return 1
+    print(f"staff account {username!r} {'reactivated' if active else 'deactivated; its admin sessions are ended'}")
     return 0
 
 
@@ -71,11 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("cleanup", help="delete expired codes and sessions and old send-log rows")
     create = commands.add_parser("create-admin", help="create a staff account (password from a prompt or stdin)")
     create.add_argument("username")
+    for name, help_text in (("deactivate-admin", "deactivate a staff account and end its admin sessions"),
+                            ("reactivate-admin", "let a deactivated staff account log in again")):
+        commands.add_parser(name, help=help_text).add_argument("username")
     deliver = commands.add_parser("deliver-webhooks", help="send pending webhook events (the server does too)")
     deliver.add_argument("--until-idle", action="store_true", help="stop once no event is pending")
     args = parser.parse_args(argv)
     if args.command == "create-admin":
         return create_admin(args.username)
+    if args.command in ("deactivate-admin", "reactivate-admin"):
+        return set_admin_active(args.username, args.command == "reactivate-admin")
     if args.command == "deliver-webhooks":
         return deliver_webhooks(args.until_idle)
     return cleanup()

@@ -215,3 +215,22 @@ Index("ix_users_created_at", User.__table__.c.created_at)
 Index("ix_users_activated_at", User.__table__.c.activated_at)
 Index("ix_users_invited_count", User.__table__.c.invited_count, User.__table__.c.id)
 Index("ix_code_sends_sent_at", CodeSend.__table__.c.sent_at)
+# --- Staff sessions (issue 10) ---
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in admin session, kept on the server so that logout and deactivation end it.
+
+    The cookie holds a random session id; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff_accounts.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    session_hash: str = Field(max_length=HASH_LENGTH, unique=True)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    revoked_at: datetime | None = Field(default=None)

@@ -20,8 +20,8 @@ from referral_app.domain.clock import utcnow
 from referral_app.domain.webhooks import Outcome, RetryPolicy
 from referral_app.models import StaffAction, WebhookEvent
 from tests.admin.test_admin import (  # noqa: F401  (fixtures)
-    ALICE, BOB, STAFF_NAME, World, admin, client, fast_bcrypt, list_page, listed_ids, rows, run_action, staff_account,
-    world,
+    ALICE, BOB, STAFF_NAME, World, admin, client, fast_bcrypt, list_page, listed_ids, login, rows, run_action,
+    staff_account, world,
 )
 from tests.domain.conftest import make_users, sign_up  # noqa: F401  (fixtures)
 from tests.domain.helpers import TEST_IP, phone
@@ -51,7 +51,9 @@ def table_rows(page: str, table_id: str) -> list[list[str]]:
 
 
 def test_staff_land_on_the_dashboard_after_login(client, staff_account):
-    response = client.post("/admin/login", data={"username": STAFF_NAME, "password": "a long staff password"})
+    response = login(client)
+    assert response.status_code == 302
+    response = client.get(response.headers["location"])  # /admin/ sends staff on to the dashboard
     assert response.status_code == 200 and urlsplit(str(response.url)).path == "/admin/dashboard"
     assert 'id="total-users"' in response.text
     assert client.get("/admin/", follow_redirects=False).headers["location"].endswith("/admin/dashboard")
@@ -244,9 +246,15 @@ def test_every_staff_action_is_in_the_audit_log(db, admin, world: World, staff_a
     assert len(audit_entries(db)) == 4
 
 
-def test_a_refused_cross_site_resend_changes_and_logs_nothing(db, admin, failed_event):
-    response = run_action(admin, "webhook-event", "resend", failed_event, headers={"Sec-Fetch-Site": "cross-site"})
-    assert response.status_code == 403
+def test_a_forged_resend_changes_and_logs_nothing(db, admin, failed_event):
+    """Resend goes through the admin's guard like every action: POST only, from the admin's
+    origin, with the session's CSRF token."""
+    for response in [
+        run_action(admin, "webhook-event", "resend", failed_event, headers={"Origin": "http://evil.example"}),
+        run_action(admin, "webhook-event", "resend", failed_event, token="not the token"),
+        admin.get("/admin/webhook-event/action/resend", params={"pks": failed_event}, follow_redirects=False),
+    ]:
+        assert response.status_code in (403, 405), response.status_code
     assert audit_entries(db) == []
     assert db.exec(select(WebhookEvent.status).where(WebhookEvent.id == failed_event)).one() == "failed"
     db.rollback()
