@@ -131,9 +131,6 @@ class StaffLoginFailure(SQLModel, table=True):
 
 # --- Webhooks (outbox) and the staff audit log ------------------------------------------
 
-WEBHOOK_STATUSES = ("pending", "delivered", "failed")
-
-
 class WebhookEvent(SQLModel, table=True):
     """The outbox: one event, written in the transaction of the change that caused it.
 
