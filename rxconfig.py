@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from referral_app.infra.origins import cors_origins
 from referral_app.settings import settings
 
 config = rx.Config(
@@ -10,6 +11,9 @@ config = rx.Config(
     backend_host="127.0.0.1",
     telemetry_enabled=False,
     show_built_with_reflex=False,
+    # CORS with credentials only for ALLOWED_ORIGINS and PUBLIC_URL: never "*", which Reflex's
+    # CORS middleware answers by echoing any Origin (infra/origins.py).
+    cors_allowed_origins=cors_origins(),
     plugins=[
         rx.plugins.SitemapPlugin(),
         rx.plugins.TailwindV4Plugin(),

@@ -13,6 +13,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
+
+# Domain errors whose HTTP status is not 400 (besides the classes handled below).
+STATUS_BY_CODE = {"request.origin_not_allowed": 403}
 from referral_app.i18n import translate
 
 logger = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
         return error_response(429, error.code, headers={"Retry-After": str(error.retry_after)}, **error.params)
     if isinstance(error, Unavailable):
         return error_response(503, error.code)
-    return error_response(400, error.code, field=error.field, **error.params)
+    return error_response(STATUS_BY_CODE.get(error.code, 400), error.code, field=error.field, **error.params)
 
 
 def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
