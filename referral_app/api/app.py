@@ -11,6 +11,7 @@ from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
+from referral_app.infra.client_ip import ProxyHeadersMiddleware
 from referral_app.infra.logs import RequestIdMiddleware
 
 DESCRIPTION = """
@@ -54,8 +55,10 @@ api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
-# Outermost: it times, ids and logs every request, including those the others refuse.
+# It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
+# Outermost: the client's address and scheme from trusted proxies, once, for all of the above.
+api.add_middleware(ProxyHeadersMiddleware)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
 api.include_router(health.router)

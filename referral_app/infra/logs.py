@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.infra.client_ip import client_ip
+from referral_app.infra.client_ip import request_client_ip
 from referral_app.settings import settings
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -197,11 +197,7 @@ def _printable(text: str) -> str:
 
 
 def _client(scope: Scope) -> str:
-    peer = scope.get("client")
-    forwarded = ", ".join(
-        value.decode("latin-1") for name, value in scope.get("headers", []) if name.lower() == b"x-forwarded-for"
-    )
-    return client_ip(peer[0] if peer else None, forwarded)
+    return request_client_ip(scope)
 
 
 class RequestIdMiddleware:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from referral_app.infra.client_ip import client_ip
+from referral_app.infra.client_ip import client_address
 from referral_app.infra.db import session_scope
 from referral_app.domain import auth, invites, sessions
 from referral_app.domain.errors import DomainError, RateLimited
@@ -85,8 +85,9 @@ class LoginState(SessionState):
                 yield update
 
     def _client_ip(self) -> str:
-        # Reflex joins repeated header lines with ", ", so every X-Forwarded-For line counts.
-        return client_ip(self.router.session.client_ip, self.router.headers.raw_headers.get("x-forwarded-for"))
+        # The socket's client as infra/client_ip.py resolved it (trusted proxies included),
+        # which Reflex keeps for the connection.
+        return client_address(self.router.session.client_ip)
 
     @staticmethod
     def _issue(raw_phone: Any, ip: str):
