@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from referral_app.infra.cookies import SESSION_COOKIE, session_cookie_options
+from referral_app.infra import cookies
 from referral_app.infra.db import session_scope
 from referral_app.infra.origins import origin_allowed, source_origin
 from referral_app.domain import sessions
@@ -41,22 +41,23 @@ class ClaimIn(BaseModel):
 
 
 @router.post("/")
-def claim_session(body: ClaimIn) -> Response:
+def claim_session(body: ClaimIn, request: Request) -> Response:
     """Trade the claim issued by the sign-in page for the session cookie."""
     with session_scope() as db:
         token = sessions.claim_browser_session(db, body.claim)
     response = Response(status_code=204)
-    response.set_cookie(value=token, **session_cookie_options())
+    response.raw_headers.append((b"set-cookie", cookies.session_cookie(token, cookies.is_secure(request.scope))))
     return response
 
 
 @router.delete("/")
 def drop_session(request: Request) -> Response:
     """Revoke the cookie's session (if any) and remove the cookie."""
-    token = request.cookies.get(SESSION_COOKIE)
+    secure = cookies.is_secure(request.scope)
+    token = cookies.session_token_from_header(cookies.cookie_header(request.scope), secure)
     if token:
         with session_scope() as db:
             sessions.revoke_session(db, token)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.raw_headers.append((b"set-cookie", cookies.expired_session_cookie(secure)))
     return response

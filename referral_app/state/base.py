@@ -56,7 +56,10 @@ class SessionState(rx.State):
     """Base of the page states. The token lives only in an HttpOnly cookie, read here."""
 
     def _session_token(self) -> str | None:
-        return session_token_from_header(self.router.headers.cookie)
+        # The page's origin says whether the socket is HTTPS: then only the __Host- cookie counts
+        # (infra/cookies.py). The origin policy has already refused pages of other origins.
+        secure = self.router.headers.origin.lower().startswith("https://")
+        return session_token_from_header(self.router.headers.cookie, secure)
 
     def _authenticated_user_id(self) -> int | None:
         """The id of the user whose live session cookie came with this connection."""

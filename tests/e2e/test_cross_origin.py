@@ -361,3 +361,33 @@ def test_pages_of_other_origins_cannot_sign_staff_out_or_run_actions(app_server,
     assert revoked is None and active is True
     user_page.reload()
     expect(user_page.locator("#invite-code")).to_be_visible()
+
+
+# Cookie tossing
+
+def test_a_cookie_tossed_by_a_sibling_subdomain_does_not_switch_the_visitors_session(
+    app_server, new_context, attacker, app_db
+):
+    """A page on evil.example.test sets referral_session for Domain=example.test; the browser then
+    sends it beside the app's own. It must not make the visitor the attacker."""
+    app = app_origin(app_server)
+    attacker_id, attacker_code = new_user(app_db)
+    attacker_token = sessions.create_session(app_db, attacker_id)
+    page = new_context().new_page()
+    sign_in(page, app, new_phone())
+    victim_code = page.locator("#invite-code").inner_text()
+    run_attack(page, attacker.origins()[0], attacker, "toss",
+               f'document.cookie = "referral_session={attacker_token}; Domain=example.test; Path=/";'
+               "window.result = true;")
+    tossed = [c for c in page.context.cookies() if c["name"] == "referral_session"]
+    assert {c["domain"] for c in tossed} == {"app.example.test", ".example.test"}  # the browser took it
+
+    page.goto(app + "/profile")
+    page.wait_for_load_state("networkidle")
+    assert attacker_code not in page.content()
+    shown = page.locator("#invite-code")
+    if shown.count():
+        assert shown.inner_text() == victim_code
+    # Signing in again replaces nothing of the attacker's: the page never shows their account.
+    page.goto(app + "/")
+    assert attacker_code not in page.content()
