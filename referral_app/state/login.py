@@ -136,6 +136,7 @@ class LoginState(SessionState):
             with session_scope() as db:
                 user = auth.sign_in(db, self.phone_number, text_field(form_data, "code"))
                 claim = sessions.create_browser_claim(db, user.id)
+            self._hold_data_of(user.id)  # the page now shows this user's number
         except DomainError as error:
             self._fail(error)
             self.confirming = False
