@@ -3,7 +3,11 @@
 import reflex as rx
 
 from referral_app.infra.origins import cors_origins
+from referral_app.infra.server import use_http_timeouts
 from referral_app.settings import settings
+
+# Granian, which Reflex starts, waits HTTP_HEADER_TIMEOUT_SECONDS for headers (infra/server.py).
+use_http_timeouts()
 
 config = rx.Config(
     app_name="referral_app",

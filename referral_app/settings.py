@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Other origins trusted with the user's and staff's credentials (CORS, websocket, forms).
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Slow clients (infra/server.py): headers (and an idle keep-alive connection), then the body.
+    http_header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    http_body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
 from referral_app.infra.client_ip import ProxyHeadersMiddleware
 from referral_app.infra.logs import RequestIdMiddleware
+from referral_app.infra.server import BodyTimeoutMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -55,6 +56,8 @@ api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
+# A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
+api.add_middleware(BodyTimeoutMiddleware)
 # It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 # Outermost: the client's address and scheme from trusted proxies, once, for all of the above.
