@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'referral.db'}")
     secret_key: str = Field(default_factory=_local_secret, min_length=1)
-    demo_mode: bool = True
+    demo_mode: bool = False  # production's default; scripts/run.sh turns it on for a local run
     default_region: str = "RU"
     code_length: int = Field(default=4, ge=4, le=10)
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)

@@ -24,6 +24,13 @@ source scripts/bootstrap.sh
 PORT="${PORT:-3000}"
 export PORT
 
+# A first local run shows the simulated SMS on the page; the app's own default (and the
+# image's, and compose's) is off. DEMO_MODE=false make run turns it off here too.
+if [ -z "${DEMO_MODE:-}" ]; then
+    export DEMO_MODE=true
+    echo "run: demo mode for this local run: sign-in codes are shown on the page (DEMO_MODE=false turns it off)" >&2
+fi
+
 reflex db migrate
 
 # Several backend workers need shared state: only with Redis (WORKERS, default: the core count).
