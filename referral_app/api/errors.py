@@ -58,9 +58,16 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     return error_response(400, "request.field_invalid", field=field)
 
 
+# A client error is never "try again": each status has a code that says what is wrong.
+HTTP_ERROR_CODES = {
+    400: "request.malformed", 404: "request.not_found", 405: "request.method_not_allowed", 408: "request.timeout",
+}
+
+
 def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-    codes = {404: "request.not_found", 405: "request.method_not_allowed"}
-    code = codes.get(error.status_code, "error.unknown")
+    code = HTTP_ERROR_CODES.get(error.status_code)
+    if code is None:
+        code = "request.malformed" if 400 <= error.status_code < 500 else "error.unknown"
     return error_response(error.status_code, code, headers=getattr(error, "headers", None))
 
 
