@@ -38,7 +38,7 @@ class EventSocket:
     """One connection, as a browser tab makes it: handshake, engine.io open, Socket.IO connect."""
 
     def __init__(self, port: int, origin: str | None = None, cookie: str | None = None, headers=(),
-                 host: str = "127.0.0.1") -> None:
+                 host: str | None = None) -> None:
         self.token = str(uuid.uuid4())
         extra = [(name.encode(), value.encode()) for name, value in headers]
         if origin is not None:
@@ -48,7 +48,9 @@ class EventSocket:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.ws = WSConnection(ConnectionType.CLIENT)
         target = f"{NAMESPACE}/?token={self.token}&EIO=4&transport=websocket"
-        self.sock.sendall(self.ws.send(Request(host=f"{host}:{port}", target=target, extra_headers=extra)))
+        # The Host a browser sends (with the port); a TLS proxy in front passes its own, without.
+        host = host or f"127.0.0.1:{port}"
+        self.sock.sendall(self.ws.send(Request(host=host, target=target, extra_headers=extra)))
         self._pending: list[str] = []
         self._text = ""
         while True:
