@@ -3,7 +3,6 @@ and frontend error reports limited in size and rate (referral_app/infra/logs.py)
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
@@ -12,30 +11,20 @@ import pytest
 from referral_app.infra import logs
 from referral_app.infra.logs import configure_logging, frontend_exception_handler, mask_secrets, one_line
 from referral_app.settings import settings
+from tests.test_logs import log_output  # noqa: F401  (the fixture)
 
 TOKEN = "pX1s9kq0c2f8Vb7dT3mN4rL6hY5wE1aZjQ8uK0oI2gS"  # the shape of a session token (43 characters)
 CLAIM = "Zq8Yv1Wx2Uu3Tt4Ss5Rr6Qq7Pp8Oo9Nn0Mm1Ll2Kk3J"
 
 
 @pytest.fixture
-def output():
-    """The app's logging set up as in production, writing to a buffer; undone afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    saved_factory = logging.getLogRecordFactory()
+def output(log_output):
+    """The app's logging as in production, writing to a buffer (tests/test_logs.py), Reflex's
+    logger included; undone afterwards."""
     reflex_logger = logging.getLogger("reflex")
-    saved_reflex = reflex_logger.handlers[:], reflex_logger.propagate
-    buffer = io.StringIO()
-
-    def setup(json_lines: bool = False) -> io.StringIO:
-        configure_logging(json_lines=json_lines, level="INFO", stream=buffer)
-        return buffer
-
-    yield setup
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    logging.setLogRecordFactory(saved_factory)
-    reflex_logger.handlers[:], reflex_logger.propagate = saved_reflex
+    saved = reflex_logger.handlers[:], reflex_logger.propagate
+    yield log_output
+    reflex_logger.handlers[:], reflex_logger.propagate = saved
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import math
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.api.errors import error_response
+from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 
 MAX_BODY_BYTES = 16 * 1024
 API_PREFIX = "/api/"
@@ -133,17 +134,13 @@ class ApiRequestMiddleware:
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
-                return
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
+            return
+        except ClientGone:
+            return
         content_type = headers.get("content-type")
         if (body or content_type) and not _is_json(content_type or ""):
             await error_response(415, "request.not_json")(scope, receive, send)
@@ -152,16 +149,7 @@ class ApiRequestMiddleware:
             await error_response(400, problem)(scope, receive, send)
             return
 
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 # Reflex runs event scripts through eval() and React inlines its bootstrap script, so
