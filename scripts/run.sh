@@ -39,6 +39,8 @@ if [ -n "${REFLEX_REDIS_URL:-}" ]; then
 fi
 
 if [ "$mode" = dev ]; then
+    # The dev server's pages (on PORT) talk to the backend on another port: a second origin.
+    export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:-http://localhost:$PORT,http://127.0.0.1:$PORT}"
     exec reflex run --env dev --frontend-port "$PORT" --backend-port "${BACKEND_PORT:-8000}"
 fi
 exec reflex run --env prod --single-port --frontend-port "$PORT" --backend-port "$PORT"

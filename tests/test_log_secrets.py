@@ -186,3 +186,19 @@ def test_reflex_routes_frontend_reports_to_the_limited_handler():
     from reflex.utils.prerequisites import get_and_validate_app
 
     assert get_and_validate_app().app.frontend_exception_handler is frontend_exception_handler
+
+
+def test_a_huge_client_made_line_is_cut_and_masked_quickly(output):
+    """Reflex logs a whole unknown event, and a client chooses its size (1 MB on the socket)."""
+    import time
+
+    stream = output()
+    started = time.monotonic()
+    logging.getLogger("reflex_base.event.processor.event_processor").error(
+        "Error processing event %s", "a" * 1_000_000 + f" referral_session={TOKEN}"
+    )
+    logging.getLogger("referral_app.test").error("x %s", "A1b" * 300_000)
+    assert time.monotonic() - started < 5  # linear, not a regex's quadratic walk
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and all(len(line) < logs.MAX_MESSAGE_CHARS + 500 for line in lines)
+    assert "more characters" in lines[0]

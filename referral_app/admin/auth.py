@@ -145,6 +145,9 @@ class AdminGuard:
                 return
             receive = replay_body(body, receive)
 
+        if path.startswith("/statics/"):
+            new_binding = None  # the page's own response gives the browser its value
+
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and new_binding is not None:
                 headers = list(message.get("headers", []))

@@ -91,10 +91,24 @@ _MASKS = [
     # Reflex's form data, as pairs: ["code", "1234"].
     (re.compile(r"""(\[\s*(["'])(""" + _SECRET_KEYS + r""")\2\s*,\s*)(["'])(?:\\.|(?!\4).)*\4""", re.IGNORECASE),
      r"\1\4" + MASK + r"\4"),
-    # Anything shaped like our tokens, claims and session ids (43 URL-safe characters, mixed case and digits).
-    (re.compile(r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])"
-                r"[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"), MASK),
 ]
+# Anything shaped like our tokens, claims and session ids: 43 URL-safe characters with
+# upper case, lower case and digits (names of states and hex hashes have not all three).
+_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+# A record's message and traceback are cut to these lengths: a client can make Reflex log
+# a whole 1 MB event, and nothing needs more to be understood.
+MAX_MESSAGE_CHARS = 8_000
+MAX_TRACEBACK_CHARS = 20_000
+
+
+def _token_shaped(match: re.Match) -> str:
+    text = match.group(0)
+    mixed = any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text)
+    return MASK if mixed else text
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 @functools.cache
@@ -120,7 +134,7 @@ def mask_secrets(text: str) -> str:
             text = text.replace(secret, MASK)
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
-    return text
+    return _TOKEN_SHAPE.sub(_token_shaped, text)
 
 
 def one_line(text: str, keep_newlines: bool = False) -> str:
@@ -134,7 +148,7 @@ def one_line(text: str, keep_newlines: bool = False) -> str:
 
 def safe_traceback(exc_info) -> str:
     """A traceback with secrets masked, control characters escaped and every line indented."""
-    text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    text = _cut("".join(traceback.format_exception(*exc_info)).rstrip("\n"), MAX_TRACEBACK_CHARS)
     return "\n".join("  " + line for line in one_line(mask_secrets(text), keep_newlines=True).split("\n"))
 
 
@@ -175,7 +189,7 @@ def install_record_factory() -> None:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: log it as it is
             message = f"{record.msg!r} % {record.args!r}"
-        record.msg, record.args = one_line(mask_secrets(message)), ()
+        record.msg, record.args = one_line(mask_secrets(_cut(message, MAX_MESSAGE_CHARS))), ()
         if record.exc_info and record.exc_info[0] is not None:
             # Rendered here, masked, so that no handler (Reflex's included) renders it raw.
             record.exc_text, record.exc_info = safe_traceback(record.exc_info), None
