@@ -13,6 +13,7 @@ from referral_app.state.base import HydrateSessionCheck
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
 from referral_app.infra.tasks import periodic_cleanup
+from referral_app.infra.webhooks import webhook_delivery
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
 app = rx.App(api_transformer=api, frontend_exception_handler=frontend_exception_handler)
@@ -22,3 +23,4 @@ guard_event_socket(app.sio)  # the websocket answers only pages of the app's own
 app.add_page(login_page, route=LOGIN_ROUTE, title=translate("login.heading"), on_load=LoginState.on_load)
 app.add_page(profile_page, route=PROFILE_ROUTE, title=translate("profile.heading"), on_load=ProfileState.on_load)
 app.register_lifespan_task(periodic_cleanup)
+app.register_lifespan_task(webhook_delivery)
