@@ -3,7 +3,12 @@
 import reflex as rx
 
 from referral_app.infra.frontend import SameOriginPlugin
+from referral_app.infra.origins import cors_origins
+from referral_app.infra.server import use_http_timeouts
 from referral_app.settings import settings
+
+# Granian, which Reflex starts, waits HTTP_HEADER_TIMEOUT_SECONDS for headers (infra/server.py).
+use_http_timeouts()
 
 config = rx.Config(
     app_name="referral_app",
@@ -11,6 +16,9 @@ config = rx.Config(
     backend_host="127.0.0.1",
     telemetry_enabled=False,
     show_built_with_reflex=False,
+    # CORS with credentials only for ALLOWED_ORIGINS and PUBLIC_URL: never "*", which Reflex's
+    # CORS middleware answers by echoing any Origin (infra/origins.py).
+    cors_allowed_origins=cors_origins(),
     plugins=[
         rx.plugins.SitemapPlugin(),
         rx.plugins.TailwindV4Plugin(),

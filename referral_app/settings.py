@@ -91,7 +91,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'referral.db'}")
     secret_key: str = Field(default_factory=_local_secret, min_length=1)
-    demo_mode: bool = True
+    demo_mode: bool = False  # production's default; scripts/run.sh turns it on for a local run
     default_region: str = "RU"
     code_length: int = Field(default=4, ge=4, le=10)
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Other origins trusted with the user's and staff's credentials (CORS, websocket, forms).
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Slow clients (infra/server.py): headers (and an idle keep-alive connection), then the body.
+    http_header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    http_body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

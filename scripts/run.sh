@@ -49,6 +49,13 @@ PORT="${PORT:-3000}"
 HOST="${HOST:-127.0.0.1}"
 export PORT
 
+# A first local run shows the simulated SMS on the page; the app's own default (and the
+# image's, and compose's) is off. DEMO_MODE=false make run turns it off here too.
+if [ -z "${DEMO_MODE:-}" ]; then
+    export DEMO_MODE=true
+    say "demo mode for this local run: sign-in codes are shown on the page (DEMO_MODE=false turns it off)"
+fi
+
 # Several backend workers need shared state: only with Redis (WORKERS, default: the core count).
 if [ -n "${REFLEX_REDIS_URL:-}" ]; then
     export GRANIAN_WORKERS="${WORKERS:-$(nproc)}"
@@ -56,6 +63,8 @@ fi
 
 if [ "$mode" = dev ]; then
     quiet reflex db migrate
+    # The dev server's pages (on PORT) talk to the backend on another port: a second origin.
+    export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:-http://localhost:$PORT,http://127.0.0.1:$PORT}"
     exec reflex run --env dev --frontend-port "$PORT" --backend-port "${BACKEND_PORT:-8000}"
 fi
 

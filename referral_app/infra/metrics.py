@@ -38,7 +38,6 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.domain import events
-from referral_app.infra.client_ip import client_ip
 from referral_app.settings import settings
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -108,10 +107,8 @@ def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddres
     return tuple(ipaddress.ip_network(value, strict=False) for value in values)
 
 
-def may_read_metrics(peer: str | None, forwarded_for: str | None) -> bool:
-    """Whether the client (``X-Forwarded-For`` only from ``TRUSTED_PROXIES``) is in
-    ``METRICS_ALLOWED_NETWORKS``."""
-    address = client_ip(peer, forwarded_for)
+def may_read_metrics(address: str) -> bool:
+    """Whether the client (as ``ProxyHeadersMiddleware`` resolved it) is in ``METRICS_ALLOWED_NETWORKS``."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

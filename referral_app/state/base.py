@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import reflex as rx
+from reflex.middleware import Middleware
 
 from referral_app.infra.cookies import session_token_from_header
 from referral_app.infra.db import session_scope
@@ -53,13 +54,40 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
 
 
 class SessionState(rx.State):
-    """Base of the page states. The token lives only in an HttpOnly cookie, read here."""
+    """Base of the page states. The token lives only in an HttpOnly cookie, read here.
+
+    No page state without a valid session: the states below this one hold the data of the
+    user whose session :meth:`_authenticated_user_id` last confirmed (``_data_owner``).
+    Every hydrate (each time a tab connects or reconnects, before Reflex sends it the page
+    state) re-checks the cookie's session (:class:`HydrateSessionCheck`); when it no longer
+    belongs to that user (signed out, revoked, expired, deactivated, another account, or an
+    old tab's client token used without the cookie), every page state is reset to its
+    defaults before anything is sent. A state that derives from this one gets this without
+    code of its own; client-side vars (``rx.Cookie``, ``rx.LocalStorage``) come back from
+    the browser after the reset, as Reflex hydrates them.
+    """
+
+    # The user whose data the page states hold; None: nobody's (a sign-in in progress).
+    _data_owner: int | None = None
 
     def _session_token(self) -> str | None:
-        return session_token_from_header(self.router.headers.cookie)
+        # The page's origin says whether the socket is HTTPS: then only the __Host- cookie counts
+        # (infra/cookies.py). The origin policy has already refused pages of other origins.
+        secure = self.router.headers.origin.lower().startswith("https://")
+        return session_token_from_header(self.router.headers.cookie, secure)
 
     def _authenticated_user_id(self) -> int | None:
-        """The id of the user whose live session cookie came with this connection."""
+        """The id of the user whose live session cookie came with this connection.
+
+        A handler reads user data only after this confirmed a user, so from then on the
+        page states hold that user's data (``_hold_data_of``).
+        """
+        user_id = self._session_user_id()
+        if user_id is not None:
+            self._hold_data_of(user_id)
+        return user_id
+
+    def _session_user_id(self) -> int | None:
         token = self._session_token()
         if token is None:
             return None
@@ -68,3 +96,30 @@ class SessionState(rx.State):
                 return sessions.authenticated_user_id(db, token)
             except DomainError:
                 return None
+
+    def _hold_data_of(self, user_id: int) -> None:
+        """Record that the page states now hold data of ``user_id`` (see the class docstring)."""
+        if self._data_owner != user_id:
+            self._data_owner = user_id
+
+    def _drop_stale_user_data(self) -> bool:
+        """Reset every page state if the session no longer belongs to the user whose data they
+        hold; whether it did. Run by :class:`HydrateSessionCheck` before every hydrate."""
+        if self._data_owner is None or self._session_user_id() == self._data_owner:
+            return False
+        self.reset()  # this state and every page state below it, _data_owner included
+        return True
+
+
+_HYDRATE_EVENTS = frozenset(f"{rx.State.get_full_name()}.{name}" for name in ("hydrate", "hydrate_and_load"))
+
+
+class HydrateSessionCheck(Middleware):
+    """Reflex app middleware (``app.add_middleware``): before a hydrate event sends a tab its
+    whole state, :meth:`SessionState._drop_stale_user_data` re-checks the cookie's session."""
+
+    async def preprocess(self, app, state, event) -> None:
+        if event.name in _HYDRATE_EVENTS:
+            session_state = await state.get_state(SessionState)
+            session_state._drop_stale_user_data()
+        return None

@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Made-up host names on loopback, for pages of other origins (tests/e2e/test_cross_origin.py):
+    # http://app.example.test:<port> is the app, http://evil.example.test:<port> a sibling site.
+    "--host-resolver-rules=MAP *.example.test 127.0.0.1",
 ]
 SCREENSHOTS = ROOT / "screenshots"
 # A cold start installs the frontend packages and builds the production bundle.
