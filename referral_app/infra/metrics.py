@@ -54,6 +54,12 @@ REQUEST_SECONDS = Histogram(
 SIGN_INS = Counter("referral_sign_ins_total", "Sign-ins with a correct code (new and returning users).")
 ACTIVATIONS = Counter("referral_invite_activations_total", "Invite codes activated.")
 CODES_SENT = Counter("referral_codes_sent_total", "Confirmation codes handed to the SMS gateway.")
+WEBHOOK_ATTEMPTS = Counter(
+    "referral_webhook_attempts_total",
+    "Webhook delivery attempts, by the event's status after the attempt "
+    "(delivered, pending: to be retried, failed: retries over, stale: its lease had passed).",
+    ["status"],
+)
 LIVE_SUBSCRIBERS = Gauge(
     "referral_live_subscribers",
     "Open profile pages subscribed to live referral updates.",
@@ -75,6 +81,11 @@ def count(event: events.Event) -> None:
 
 
 events.add_listener(count)
+
+
+def count_webhook_attempt(status: str) -> None:
+    """Count one delivery attempt by the event's status after it (``domain.webhooks.record_attempt``)."""
+    WEBHOOK_ATTEMPTS.labels(status=status).inc()
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from standardwebhooks import Webhook
 from referral_app.domain import webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.domain.webhooks import Delivery, Outcome, RetryPolicy
+from referral_app.infra import metrics
 from referral_app.infra.db import session_scope
 from referral_app.settings import settings
 
@@ -117,6 +118,7 @@ async def deliver_due(sender: WebhookSender, policy: RetryPolicy) -> int:
     async def one(delivery: Delivery) -> None:
         outcome = await sender.send(delivery)
         status = await asyncio.to_thread(_record, delivery, outcome, policy)
+        metrics.count_webhook_attempt(status)
         log = logger.info if outcome.succeeded else logger.warning
         log(
             "webhook %s %s attempt %d: %s",

@@ -51,7 +51,15 @@ def verify(received) -> dict:
     return Webhook(SECRET).verify(received.body, received.headers)
 
 
+def attempts_counted(status: str) -> float:
+    """``referral_webhook_attempts_total{status=...}`` as /metrics shows it (this process)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("referral_webhook_attempts_total", {"status": status}) or 0.0
+
+
 def test_delivery_survives_an_error_and_an_outage_and_the_signature_verifies(db, webhooks_on, receiver, make_users):
+    counted_before = {status: attempts_counted(status) for status in ("delivered", "pending")}
     receiver.answers = [500]
     [user] = make_users(1)
     loop = run_loop_in_thread(receiver.url)
@@ -83,6 +91,9 @@ def test_delivery_survives_an_error_and_an_outage_and_the_signature_verifies(db,
     assert attempts[-1]["status_code"] == 204 and attempts[-1]["error"] is None
     assert all(a["duration_ms"] >= 0 for a in attempts)
     assert [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
+    # /metrics counts every attempt by what it made of the event.
+    assert attempts_counted("delivered") - counted_before["delivered"] == 1
+    assert attempts_counted("pending") - counted_before["pending"] == len(attempts) - 1
 
 
 def test_a_changed_byte_or_another_secret_fails_verification(db, webhooks_on, receiver, make_users):
