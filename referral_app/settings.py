@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -20,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _LOCAL_SECRET_FILE = PROJECT_ROOT / ".secret_key"
+# The message catalogues (referral_app.i18n reads them; the setting only checks one exists).
+_LOCALES_DIR = PROJECT_ROOT / "referral_app" / "i18n" / "locales"
 
 
 def _local_secret() -> str:
@@ -70,7 +73,8 @@ class Settings(BaseSettings):
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
     code_max_attempts: int = Field(default=5, ge=1, le=100)
     session_ttl_days: int = Field(default=30, ge=1, le=3650)
-    language: str = Field(default="en", validation_alias=AliasChoices("LANGUAGE_CODE"), pattern=r"^[a-z]{2}$")
+    # The language of a visitor who chose none and whose browser asks for none we have (SPEC §8).
+    default_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     referral_page_size: int = Field(default=20, ge=1, le=100)
     rate_limits_enabled: bool = True
     send_cooldown_seconds: NonNegative = 30
@@ -86,6 +90,8 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_json: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # The address people open (share links and QR codes); empty: the page's own origin.
+    public_url: str = Field(default="", max_length=2048)
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
 
@@ -102,6 +108,28 @@ class Settings(BaseSettings):
             if value not in phonenumbers.SUPPORTED_REGIONS:
                 raise ValueError(f"{value!r} is not a region code of libphonenumber (e.g. RU, KZ, US)")
         return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not (_LOCALES_DIR / value / "LC_MESSAGES" / "messages.po").is_file():
+            known = sorted(path.parent.parent.name for path in _LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
+            raise ValueError(f"there is no catalogue for {value!r} (available: {', '.join(known)})")
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        """An absolute http(s) URL without a query or fragment; a trailing slash is dropped."""
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected an absolute http(s) URL such as https://referral.example.com")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -10,7 +10,13 @@ from starlette.routing import Match
 from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
-from referral_app.api.middleware import ApiRequestMiddleware, SecureCookiesOnHttps, SecurityHeadersMiddleware
+from referral_app.api.middleware import (
+    ApiRequestMiddleware,
+    ContentLanguage,
+    SecureCookiesOnHttps,
+    SecurityHeadersMiddleware,
+)
+from referral_app.infra.frontend import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
 
 DESCRIPTION = """
@@ -54,6 +60,9 @@ api.openapi = _openapi_without_422
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
+# Before ApiRequestMiddleware answers (413, 415), so its errors are in the caller's language too.
+api.add_middleware(ContentLanguage)
+api.add_middleware(FrontendServing)
 # Outermost: it times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 api.include_router(routes.router)
