@@ -8,7 +8,8 @@ script) guesses the language as the server will choose it: the cookie of the per
 choice, else the browser's languages. When that is not the prerendered language, the
 page stays hidden until its texts arrive (the state's first answer removes
 ``i18n-pending``), or 3 s at most. It also reserves the space of the invitation banner of
-``/?ref=CODE`` and of the ended-session notice, so nothing moves when they appear.
+``/?ref=CODE`` and of the ended-session notice, so nothing moves when they appear (reached
+without a page load, e.g. redirected from the profile, they show as soon as they have content).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ html.i18n-pending body { visibility: hidden; animation: i18n-reveal 0s 3s forwar
 .ref-slot, .notice-slot { display: none; }
 html.has-ref .ref-slot { display: flex; min-height: %(ref)s; }
 html.session-ended .notice-slot { display: flex; min-height: %(notice)s; }
+.ref-slot:not(:empty), .notice-slot:not(:empty) { display: flex; }
 .ref-slot > *, .notice-slot > * { flex: 1; }
 """
 
