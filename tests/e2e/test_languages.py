@@ -66,8 +66,12 @@ def test_the_switch_takes_effect_at_once_and_survives_reload_new_tab_and_sign_in
     context, page = browser_page(new_context, "en-US", width=375)
     page.goto(base_url + "/")
     expect(page.locator("h1")).to_have_text(translate("login.heading", "en"))
+    page.fill("#phone-input", "12ab")
+    page.click("#request-code-button")
+    expect(page.locator("#error-message")).to_have_text(translate("phone.invalid", "en"))
     page.select_option("#language-switch", "ru")
     expect(page.locator("h1")).to_have_text(translate("login.heading", "ru"))  # no reload
+    expect(page.locator("#error-message")).to_have_text(translate("phone.invalid", "ru"))  # the error too
     expect(page).to_have_title(translate("title.login", "ru"))
     assert page.evaluate("document.documentElement.lang") == "ru"
     assert {c["name"]: c["value"] for c in context.cookies()}[LANGUAGE_COOKIE] == "ru"
