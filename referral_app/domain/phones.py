@@ -81,3 +81,9 @@ def mask_phone(e164: str) -> str:
         else:
             masked.append(char)
     return prefix + "".join(masked)
+
+
+def keep_together(shown: str) -> str:
+    """A number written in running text that never breaks across lines (no-break spaces
+    and hyphens, U+00A0 and U+2011)."""
+    return shown.replace(" ", "\u00a0").replace("-", "\u2011")

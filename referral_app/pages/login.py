@@ -50,7 +50,7 @@ def _phone_step() -> rx.Component:
 
 def _demo_code() -> rx.Component:
     return rx.cond(
-        LoginState.demo_code != "",
+        (LoginState.demo_code != "") & (LoginState.code_dead == ""),  # a dead code is not shown
         rx.callout.root(
             rx.callout.icon(rx.icon("message_square", aria_hidden="true")),
             rx.callout.text(

@@ -62,9 +62,12 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
 
 
 # Shows the page once its texts are in the person's language (see infra/frontend.py).
+# A field that asked for focus while the page was hidden gets it now.
 _SHOW_PAGE_SCRIPT = (
     "((lang) => {{ const root = document.documentElement; root.lang = lang; "
-    "root.classList.remove('i18n-pending'); }})({language})"
+    "if (!root.classList.contains('i18n-pending')) return; root.classList.remove('i18n-pending'); "
+    "const field = document.querySelector('[autofocus]'); "
+    "if (field && document.activeElement === document.body) field.focus(); }})({language})"
 )
 
 

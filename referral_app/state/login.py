@@ -95,7 +95,8 @@ class LoginState(SessionState):
     @rx.var
     def invited_text(self) -> str:
         if self.ref_status == "known":
-            return translate("login.invited_by", self.language, phone=self.ref_inviter, code=self.ref_code)
+            phone = phones.keep_together(self.ref_inviter)
+            return translate("login.invited_by", self.language, phone=phone, code=self.ref_code)
         if self.ref_status == "unknown":
             return translate("login.invite_unknown", self.language, code=self.ref_shown)
         return ""

@@ -13,7 +13,7 @@ from sqlmodel import select
 from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import auth, referrals
 from referral_app.domain.clock import utcnow
-from referral_app.domain.phones import format_phone, mask_phone
+from referral_app.domain.phones import format_phone, keep_together, mask_phone
 from referral_app.i18n import translate
 from referral_app.models import AuthSession, User
 from tests.e2e.conftest import screenshot
@@ -55,7 +55,7 @@ def test_two_users_full_journey(base_url, new_context):
 
     bob = new_context(width=375, height=812).new_page()
     bob.goto(f"{base_url}/?ref={alice_code.lower()}")
-    invited = translate("login.invited_by", phone=mask_phone(alice_phone), code=alice_code)
+    invited = translate("login.invited_by", phone=keep_together(mask_phone(alice_phone)), code=alice_code)
     expect(bob.locator("#invited-notice")).to_have_text(invited)
     screenshot(bob, "login-invited-375")
     bob.fill("#phone-input", bob_phone)

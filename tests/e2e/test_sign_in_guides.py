@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import expect
 from sqlmodel import select, update
 
-from referral_app.domain.phones import format_phone, mask_phone
+from referral_app.domain.phones import format_phone, keep_together, mask_phone
 from referral_app.i18n import translate
 from referral_app.models import AuthSession, CodeSend, User
 from tests.e2e.conftest import screenshot
@@ -190,7 +190,7 @@ def test_the_ref_banner_does_not_move_the_form(base_url, new_context):
     sign_in(owner, base_url, owner_phone)
     code = owner.locator("#invite-code").inner_text()
     for width in (375, 1440):
-        for ref, expected in ((code, translate("login.invited_by", phone=mask_phone(owner_phone), code=code)),
+        for ref, expected in ((code, translate("login.invited_by", phone=keep_together(mask_phone(owner_phone)), code=code)),
                               ("ZZZZZZ", translate("login.invite_unknown", code="ZZZZZZ"))):
             first_paint = new_context(width=width, height=812).new_page()
             first_paint.route_web_socket(re.compile(r"/_event"), lambda ws: None)  # never connects

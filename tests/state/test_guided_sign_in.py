@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from referral_app.domain.phones import keep_together
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.models import CodeSend, ConfirmationCode, User
@@ -144,7 +145,7 @@ def test_the_inviter_of_ref_is_shown_masked_and_an_unknown_code_named(db):
     state = make_state(LoginState, query={"ref": code.lower()})
     run(state.on_load())
     assert (state.ref_status, state.ref_code, state.ref_inviter) == ("known", code, "+7 *** ***-38-50")
-    assert state.invited_text == translate("login.invited_by", phone="+7 *** ***-38-50", code=code)
+    assert state.invited_text == translate("login.invited_by", phone=keep_together("+7 *** ***-38-50"), code=code)
     assert "9129903850" not in str(state.dict())
 
     unknown = make_state(LoginState, query={"ref": "ZZZZZZ"})
