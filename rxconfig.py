@@ -10,6 +10,8 @@ config = rx.Config(
     backend_host="127.0.0.1",
     telemetry_enabled=False,
     show_built_with_reflex=False,
+    # Brotli beside gzip: the stylesheet and scripts a phone must load before the first paint.
+    frontend_compression_formats=["brotli", "gzip"],
     plugins=[
         rx.plugins.SitemapPlugin(),
         rx.plugins.TailwindV4Plugin(),

@@ -150,6 +150,17 @@ def _code_step() -> rx.Component:
     )
 
 
+def _invitation(icon: str, color: str) -> rx.Component:
+    return rx.callout.root(
+        rx.callout.icon(rx.icon(icon, aria_hidden="true")),
+        rx.callout.text(LoginState.invited_text),
+        id="invited-notice",
+        color_scheme=color,
+        width="100%",
+        align_items="center",
+    )
+
+
 def _notices() -> rx.Component:
     """The ended-session notice and the invitation of ``/?ref=``; their space is reserved
     before the first paint (components/head.py), so nothing moves when they appear."""
@@ -165,13 +176,11 @@ def _notices() -> rx.Component:
         rx.box(
             rx.cond(
                 LoginState.ref_status != "",
-                rx.callout(
-                    LoginState.invited_text,
-                    icon=rx.cond(LoginState.ref_status == "known", "gift", "circle_help"),
-                    color_scheme=rx.cond(LoginState.ref_status == "known", "green", "amber"),
-                    id="invited-notice",
-                    width="100%",
-                    align_items="center",
+                # Two fixed icons, never an icon named by a var: that would bundle every icon.
+                rx.cond(
+                    LoginState.ref_status == "known",
+                    _invitation("gift", "green"),
+                    _invitation("circle_help", "amber"),
                 ),
             ),
             class_name="ref-slot",
