@@ -1,4 +1,5 @@
-"""Command line: ``python -m referral_app cleanup`` and ``python -m referral_app create-admin NAME``."""
+"""Command line: ``python -m referral_app cleanup``, ``create-admin NAME``, ``deactivate-admin NAME``
+and ``reactivate-admin NAME``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from referral_app.i18n import translate
 def cleanup() -> int:
     with session_scope() as db:
         purged = purge_expired(db)
-    print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows")
+    print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
+          f"{purged.staff_sessions} staff sessions")
     return 0
 
 
@@ -42,15 +44,32 @@ def create_admin(username: str) -> int:
     return 0
 
 
+def set_admin_active(username: str, active: bool) -> int:
+    """Deactivation also ends the account's admin sessions at once."""
+    with session_scope() as db:
+        try:
+            staff.set_staff_active(db, username, active)
+        except DomainError as error:
+            print(translate(error.code, **error.params), file=sys.stderr)
+            return 1
+    print(f"staff account {username!r} {'reactivated' if active else 'deactivated; its admin sessions are ended'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m referral_app")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("cleanup", help="delete expired codes and sessions and old send-log rows")
     create = commands.add_parser("create-admin", help="create a staff account (password from a prompt or stdin)")
     create.add_argument("username")
+    for name, help_text in (("deactivate-admin", "deactivate a staff account and end its admin sessions"),
+                            ("reactivate-admin", "let a deactivated staff account log in again")):
+        commands.add_parser(name, help=help_text).add_argument("username")
     args = parser.parse_args(argv)
     if args.command == "create-admin":
         return create_admin(args.username)
+    if args.command in ("deactivate-admin", "reactivate-admin"):
+        return set_admin_active(args.username, args.command == "reactivate-admin")
     return cleanup()
 
 

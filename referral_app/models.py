@@ -130,3 +130,24 @@ class StaffLoginFailure(SQLModel, table=True):
     username: str = Field(max_length=64)
     client_ip: str = Field(max_length=45)
     failed_at: datetime
+
+
+# --- Staff sessions (issue 10) ---
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in admin session, kept on the server so that logout and deactivation end it.
+
+    The cookie holds a random session id; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff_accounts.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    session_hash: str = Field(max_length=HASH_LENGTH, unique=True)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    revoked_at: datetime | None = Field(default=None)

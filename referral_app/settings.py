@@ -46,6 +46,30 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str, allow_path: bool = False) -> str | None:
+    """An http(s) origin in its normal form (RFC 6454 §4): ``HTTP://App.Example:443`` with
+    https → ``https://app.example``; ``None`` for anything that is not one (``null``, a
+    path or query unless ``allow_path``, credentials, a bad port)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except (ValueError, AttributeError):
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None:
+        return None
+    if not allow_path and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        return None
+    if not all(char.isalnum() or char in ".-:[]_" for char in host) or not host.isascii():
+        return None
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
+
+
 def _comma_list(value: object) -> object:
     """``"a, b,,c"`` → ``("a", "b", "c")``; anything else is left to the field's type."""
     if isinstance(value, str):
@@ -94,6 +118,12 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", max_length=2048)
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
+
+    # --- Security (issue 10): origins, ... ---
+    # The address browsers open, e.g. https://referral.example.com; empty: each request's own.
+    public_url: str = ""
+    # Other origins trusted with the user's and staff's credentials (CORS, websocket, forms).
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("database_url")
     @classmethod
@@ -146,6 +176,35 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        """An absolute http(s) URL (a path is allowed, a query or credentials are not)."""
+        if not isinstance(value, str) or not value.strip():
+            return value
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected an absolute http(s) URL such as https://referral.example.com")
+        if parts.username or parts.password:
+            raise ValueError("a URL with credentials cannot be a public address")
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        """Each an origin, ``scheme://host[:port]``, kept in its normal form (RFC 6454)."""
+        value = _comma_list(value)
+        if not isinstance(value, tuple):
+            return value
+        origins = []
+        for item in value:
+            origin = normalize_origin(item)
+            if origin is None:
+                raise ValueError(f"{item!r} is not an origin such as https://app.example.com (scheme, host, port)")
+            origins.append(origin)
+        return tuple(origins)
 
     @field_validator("sms_delay_seconds", mode="before")
     @classmethod

@@ -1,64 +1,260 @@
-"""The admin's login: staff accounts checked by the domain layer, a signed session cookie."""
+"""The admin's login, its server-side sessions, and its protection against forged requests.
+
+For whoever adds an admin page or action
+----------------------------------------
+* **Who is signed in:** ``current_staff(request)`` gives the :class:`StaffIdentity`
+  (``id``, ``username``) of the request, or ``None`` before login. Every route that
+  sqladmin runs behind its login (``ModelView`` pages, ``@action``, ``@expose``) has one.
+  sqladmin's own ``get_current_user_id(request)`` (its audit and authorization backends
+  read it) gives the same ``id``.
+* **Protecting a form or action:** nothing to do, as long as it does not change anything
+  on a GET. Every POST, PUT, PATCH and DELETE under ``/admin`` passes :class:`AdminGuard`
+  first, which refuses (403) a request that did not come from an admin page of this
+  app: its ``Origin`` must be allowed by the origin policy (``infra/origins.py``) and it
+  must carry the CSRF token of the session (form field ``csrf_token`` or header
+  ``X-CSRF-Token``). Pages that extend sqladmin's templates get the token without
+  help: ``templates/sqladmin/base.html`` puts it in ``<meta name="csrf-token">`` and adds
+  it to every POST form when it is submitted; a template that must work without
+  JavaScript can write ``{{ csrf_input(request) }}`` inside its form.
+* sqladmin's ``@action`` routes answer only POST here (they run on GET in sqladmin), and
+  the pages' links to them and to "Logout" are sent as POST forms with the token.
+
+Sessions
+--------
+Logging in starts a row in ``staff_sessions`` (``domain/staff.py``); the cookie holds the
+random session id, the database only its SHA-256. A session ends when it is 8 hours old,
+on logout (POST, with the token) and when the staff account is deactivated (``python -m
+referral_app deactivate-admin NAME``); from then on its cookie opens nothing. The cookie
+is ``HttpOnly``, ``SameSite=Lax``, ``Path=/``, and over HTTPS ``Secure`` with a
+``__Host-`` name, so that a sibling subdomain can neither read nor replace it
+(``infra/cookies.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qs
 
+from markupsafe import Markup, escape
 from sqladmin.authentication import AuthenticationBackend
+from starlette.datastructures import URL
+from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.infra.client_ip import client_ip
-from referral_app.infra.db import session_scope
 from referral_app.domain import staff
 from referral_app.domain.errors import InvalidCredentials, StaffLockedOut
+from referral_app.domain.staff import STAFF_SESSION_TTL, StaffIdentity
+from referral_app.i18n import translate
+from referral_app.infra import cookies
+from referral_app.infra.client_ip import request_client_ip
+from referral_app.infra.db import session_scope
+from referral_app.infra.origins import origin_allowed, source_origin
 from referral_app.settings import settings
 
-SESSION_KEY = "staff_id"
+__all__ = ["AdminGuard", "StaffAuth", "StaffIdentity", "csrf_input", "csrf_token", "current_staff"]
+
 ADMIN_COOKIE = "referral_admin"
-ADMIN_SESSION_SECONDS = 8 * 3600
+# Before login there is no session to bind the login form's token to: a random value does.
+LOGIN_COOKIE = "referral_admin_login"
+ADMIN_SESSION_SECONDS = int(STAFF_SESSION_TTL.total_seconds())
+CSRF_FIELD, CSRF_HEADER = "csrf_token", b"x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Admin forms are small; a bigger body is refused before it is read further.
+MAX_FORM_BYTES = 64 * 1024
+_STATE_STAFF, _STATE_BINDING = "staff", "admin_csrf_binding"
 
 
-def _login(username: str, password: str, ip: str) -> int:
+def current_staff(request: Request) -> StaffIdentity | None:
+    """The staff account signed in on this admin request, or None."""
+    return request.scope.get("state", {}).get(_STATE_STAFF)
+
+
+def csrf_token(request: Request) -> str:
+    """The token that this browser's admin forms must send back (HMAC-SHA256 of its session)."""
+    binding = request.scope.get("state", {}).get(_STATE_BINDING, "")
+    return _token_for(binding)
+
+
+def csrf_input(request: Request) -> Markup:
+    """``<input type="hidden" name="csrf_token" value="...">`` for a template's form."""
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token(request))}">')
+
+
+def _token_for(binding: str) -> str:
+    key = hashlib.sha256(b"admin-csrf\0" + settings.secret_key.encode()).digest()
+    return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
+
+
+def _lookup(session_id: str) -> StaffIdentity | None:
     with session_scope() as db:
-        return staff.authenticate_staff(db, username, password, ip).id
+        return staff.staff_of_session(db, session_id)
 
 
-def _is_active(staff_id: int) -> bool:
+def _refuse(scope: Scope) -> Response:
+    return PlainTextResponse(translate("admin.forged"), status_code=403, headers={"Cache-Control": "no-store"})
+
+
+class AdminGuard:
+    """Pure ASGI, in front of every admin route (sqladmin adds it as the auth backend's middleware).
+
+    * finds the staff account of the session cookie (:func:`current_staff`);
+    * refuses a POST/PUT/PATCH/DELETE whose ``Origin`` the origin policy does not allow
+      or that lacks the session's CSRF token;
+    * gives a browser without a session the random value its login form's token is bound to.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        secure = cookies.is_secure(scope)
+        header = cookies.cookie_header(scope)
+        session_id = cookies.read_cookie(header, ADMIN_COOKIE, secure)
+        binding = session_id or cookies.read_cookie(header, LOGIN_COOKIE, secure)
+        new_binding = None
+        if binding is None:
+            binding = new_binding = secrets.token_urlsafe(32)
+        path = scope["path"][len(scope.get("root_path", "")) :]
+        state = scope.setdefault("state", {})
+        state[_STATE_BINDING] = binding
+        state[_STATE_STAFF] = (
+            await asyncio.to_thread(_lookup, session_id) if session_id and not path.startswith("/statics/") else None
+        )
+
+        if scope["method"] not in SAFE_METHODS:
+            body = await _read_body(receive)
+            if body is None:
+                await PlainTextResponse(translate("request.too_large", limit=MAX_FORM_BYTES), 413)(scope, receive, send)
+                return
+            if not origin_allowed(source_origin(scope), scope) or not hmac.compare_digest(
+                _submitted_token(scope, body), _token_for(binding)
+            ):
+                await _refuse(scope)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_binding is not None:
+                headers = list(message.get("headers", []))
+                headers.append(
+                    (b"set-cookie", cookies.cookie_header_value(LOGIN_COOKIE, new_binding, secure, max_age=None))
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    return body
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _submitted_token(scope: Scope, body: bytes) -> str:
+    """The token from the ``X-CSRF-Token`` header, else the form's ``csrf_token`` field."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == CSRF_HEADER:
+            return value.decode("latin-1").strip()
+    content_type = next(
+        (v.decode("latin-1").lower() for k, v in scope.get("headers", ()) if k.lower() == b"content-type"), ""
+    )
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("latin-1"), max_num_fields=100).get(CSRF_FIELD, [])
+        return values[0] if len(values) == 1 else ""
+    if content_type.startswith("multipart/form-data"):
+        return _multipart_field(content_type, body, CSRF_FIELD)
+    return ""
+
+
+def _multipart_field(content_type: str, body: bytes, name: str) -> str:
+    """One short text field of a multipart body (the token comes first in our forms)."""
+    boundary = next((part.split("=", 1)[1].strip('"') for part in content_type.split(";")
+                     if part.strip().startswith("boundary=")), "")
+    if not boundary:
+        return ""
+    marker = f'name="{name}"'.encode()
+    for part in body.split(b"--" + boundary.encode("latin-1")):
+        head, _, value = part.partition(b"\r\n\r\n")
+        if marker in head and b"filename=" not in head:
+            return value.rstrip(b"\r\n").decode("latin-1")
+    return ""
+
+
+def _login(username: str, password: str, ip: str) -> str:
     with session_scope() as db:
-        return staff.get_active_staff(db, staff_id) is not None
+        account = staff.authenticate_staff(db, username, password, ip)
+        return staff.start_staff_session(db, account.id)
+
+
+def _logout(session_id: str) -> None:
+    with session_scope() as db:
+        staff.end_staff_session(db, session_id)
 
 
 class StaffAuth(AuthenticationBackend):
-    """Signed (server secret), HttpOnly, SameSite=Lax cookie; Secure on HTTPS (see SecureCookies)."""
+    """sqladmin's authentication backend, on server-side staff sessions (see the module docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            secret_key=settings.secret_key,
-            session_cookie=ADMIN_COOKIE,
-            max_age=ADMIN_SESSION_SECONDS,
-            same_site="lax",
-        )
+    def __init__(self) -> None:  # no SessionMiddleware: the session lives in the database
+        self.middlewares = [Middleware(AdminGuard)]
 
-    async def login(self, request: Request) -> bool:
+    async def login(self, request: Request) -> Response | bool:
         form = await request.form()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
-        ip = client_ip(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
         try:
-            staff_id = await asyncio.to_thread(_login, username, password, ip)
+            session_id = await asyncio.to_thread(_login, username, password, request_client_ip(request.scope))
         except (InvalidCredentials, StaffLockedOut):
             # One answer ("Invalid credentials.") for unknown user, wrong password and lockout.
             return False
-        request.session.clear()
-        request.session[SESSION_KEY] = staff_id
-        return True
+        response = RedirectResponse(request.url_for("admin:index"), status_code=302)
+        secure = cookies.is_secure(request.scope)
+        response.raw_headers.append(
+            (b"set-cookie", cookies.cookie_header_value(ADMIN_COOKIE, session_id, secure, ADMIN_SESSION_SECONDS))
+        )
+        response.raw_headers.append((b"set-cookie", cookies.expired_cookie_header_value(LOGIN_COOKIE, secure)))
+        return response
 
-    async def logout(self, request: Request) -> bool:
-        request.session.clear()
-        return True
+    async def logout(self, request: Request) -> Response | bool:
+        secure = cookies.is_secure(request.scope)
+        session_id = cookies.read_cookie(cookies.cookie_header(request.scope), ADMIN_COOKIE, secure)
+        if session_id:
+            await asyncio.to_thread(_logout, session_id)
+        response = RedirectResponse(URL(str(request.url_for("admin:login"))), status_code=303)
+        response.raw_headers.append((b"set-cookie", cookies.expired_cookie_header_value(ADMIN_COOKIE, secure)))
+        return response
 
     async def authenticate(self, request: Request) -> bool:
-        """Every admin request: the cookie's staff account must still exist and be active."""
-        staff_id = request.session.get(SESSION_KEY)
-        if not isinstance(staff_id, int):
-            return False
-        return await asyncio.to_thread(_is_active, staff_id)
+        """Every admin request: a live session of an active staff account (looked up by AdminGuard)."""
+        return current_staff(request) is not None
+
+    async def get_user_id(self, request: Request) -> int | None:
+        identity = current_staff(request)
+        return identity.id if identity else None

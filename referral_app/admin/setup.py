@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from sqladmin import Admin
+from starlette.routing import Route
 
-from referral_app.admin.auth import StaffAuth
+from referral_app.admin.auth import StaffAuth, csrf_input, csrf_token
 from referral_app.admin.views import VIEWS
 from referral_app.infra.db import engine
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class StaffAdmin(Admin):
+    """sqladmin's Admin, with the routes that change something answering POST only.
+
+    sqladmin runs ``@action`` routes and logout on GET, which a link or a redirect from
+    any site can trigger with the staff's cookie; here they take POST, and
+    ``admin/auth.py``'s guard wants the CSRF token with every POST.
+    """
+
+    def __init__(self, app, engine, **kwargs) -> None:
+        kwargs.setdefault("templates_dir", str(TEMPLATES))
+        super().__init__(app, engine, **kwargs)
+        _post_only(self, "logout")
+        self.templates.env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input)
+
+    def _handle_action_decorated_func(self, func, view, view_instance) -> None:
+        super()._handle_action_decorated_func(func, view, view_instance)
+        if hasattr(func, "_action"):
+            _post_only(self, f"action-{view_instance.identity}-{func._slug}")
+
+
+def _post_only(admin: Admin, name: str) -> None:
+    [route] = [r for r in admin.admin.router.routes if isinstance(r, Route) and r.name == name]
+    route.methods = {"POST"}
+
 
 def mount_admin(app: FastAPI) -> Admin:
-    admin = Admin(app, engine, base_url="/admin", title="Referral admin", authentication_backend=StaffAuth())
+    admin = StaffAdmin(app, engine, base_url="/admin", title="Referral admin", authentication_backend=StaffAuth())
     for view in VIEWS:
         admin.add_view(view)
     return admin

@@ -1,5 +1,18 @@
 """The admin's table views. Staff may only do what cannot break a rule: revoke a session,
-deactivate or reactivate a user. Nothing is created, edited or deleted here."""
+deactivate or reactivate a user. Nothing is created, edited or deleted here.
+
+Every view derives from :class:`ReadOnlyView`, which gives it, besides read-only defaults:
+
+* record ids checked before any query: a URL whose id is not one of the table's ids
+  (``/admin/user/details/abc``, ``.../99999999999``) is a 404, never a 500;
+* literal search: ``search_query`` drops a term with NUL (nothing stored holds one) and
+  hands the rest to :meth:`ReadOnlyView.literal_search`, which a view overrides; match with
+  :func:`contains_literally`, which escapes ``%``, ``_`` and the escape character, so a
+  search for ``_`` finds an underscore, on SQLite and PostgreSQL alike.
+
+Actions (``@action``) change things, so they answer only POST with the CSRF token
+(``admin/auth.py``); ``current_staff(request)`` says who runs them.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +22,9 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 from sqladmin import ModelView, action
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, false, func, or_, select
 from sqlalchemy.orm import aliased
-from starlette.datastructures import URL
+from sqladmin.helpers import get_primary_keys, object_identifier_values
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -45,22 +58,40 @@ class PredicateFilter:
         return query
 
 
-def _refuse_cross_site(request: Request) -> None:
-    """sqladmin runs actions on a GET, and a SameSite=Lax cookie still comes with a top-level
-    GET from another site (a link, a redirect): run an action only when the browser says the
-    click came from this site (Sec-Fetch-Site), or, from a client without it, the Referer does."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        if site != "same-origin":
-            raise HTTPException(status_code=403, detail="Actions run only from the admin's own pages.")
-        return
-    referer = request.headers.get("referer")
-    if not referer or URL(referer).netloc != request.url.netloc:
-        raise HTTPException(status_code=403, detail="Actions run only from the admin's own pages.")
+# The id columns' ranges (PostgreSQL's; SQLite's integers are wider): a number outside
+# them is no record's id, and the database would refuse it with an error.
+_INTEGER_RANGES = {SmallInteger: 2**15 - 1, BigInteger: 2**63 - 1, Integer: 2**31 - 1}
+
+
+def _check_identifier(model: Any, identifier: str) -> None:
+    """404 unless ``identifier`` could be a primary key of ``model``: an integer id written as
+    the admin writes it (``7``; not ``+7``, ``07``, `` 7`` or ``٧``), within its column's range."""
+    try:
+        values = object_identifier_values(identifier, model)
+    except (ValueError, TypeError, OverflowError):
+        raise HTTPException(status_code=404) from None
+    for column, value in zip(get_primary_keys(model), values):
+        if isinstance(value, str) and "\x00" in value:
+            raise HTTPException(status_code=404)
+        for kind, limit in _INTEGER_RANGES.items():
+            if isinstance(column.type, kind):
+                if not isinstance(value, int) or not 1 <= value <= limit or str(value) != identifier:
+                    raise HTTPException(status_code=404)
+                break
+
+
+def contains_literally(column, term: str):
+    """``column`` contains ``term`` as typed: ``%``, ``_`` and the escape character match themselves."""
+    return column.contains(term, autoescape=True)
 
 
 def _ids(request: Request) -> list[int]:
-    return [int(pk) for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+    """The ids of ``?pks=1,2``; anything that is not an id is skipped."""
+    ids = []
+    for pk in request.query_params.get("pks", "").split(","):
+        if pk.isascii() and pk.isdigit() and 1 <= int(pk) <= _INTEGER_RANGES[Integer]:
+            ids.append(int(pk))
+    return ids
 
 
 LABELS = {
@@ -83,6 +114,22 @@ class ReadOnlyView(ModelView):
 
     def back(self, request: Request) -> RedirectResponse:
         return RedirectResponse(request.url_for("admin:list", identity=self.identity), status_code=303)
+
+    def _stmt_by_identifier(self, identifier: str) -> Select:
+        # sqladmin builds every by-id query here (details, edit, delete, file routes).
+        _check_identifier(self.model, identifier)
+        return super()._stmt_by_identifier(identifier)
+
+    def search_query(self, stmt: Select, term: str) -> Select:
+        """The search box's hook in sqladmin: override :meth:`literal_search` instead."""
+        if "\x00" in term:  # nothing stored contains NUL, and PostgreSQL refuses it in a query
+            return stmt.where(false())
+        return self.literal_search(stmt, term.strip())
+
+    def literal_search(self, stmt: Select, term: str) -> Select:
+        """Rows where a searchable column contains ``term`` (case-insensitive, literally)."""
+        columns = [getattr(self.model, name) for name in self._search_fields]
+        return stmt.where(or_(false(), *(column.icontains(term, autoescape=True) for column in columns)))
 
 
 class UserAdmin(ReadOnlyView, model=User):
@@ -113,9 +160,8 @@ class UserAdmin(ReadOnlyView, model=User):
         ),
     }
 
-    def search_query(self, stmt: Select, term: str) -> Select:
-        term = term.strip()
-        return stmt.where(or_(User.phone_number.contains(term), User.invite_code == term.upper()))
+    def literal_search(self, stmt: Select, term: str) -> Select:
+        return stmt.where(or_(contains_literally(User.phone_number, term), User.invite_code == term.upper()))
 
     def _set_active(self, request: Request, active: bool) -> RedirectResponse:
         with session_scope() as db:
@@ -125,12 +171,10 @@ class UserAdmin(ReadOnlyView, model=User):
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
     async def deactivate(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
         return self._set_active(request, False)
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
         return self._set_active(request, True)
 
 
@@ -156,11 +200,12 @@ class ReferralAdmin(ReadOnlyView, model=User):
     def count_query(self, request: Request) -> Select:
         return select(func.count(User.id)).where(User.invited_by_id.is_not(None))
 
-    def search_query(self, stmt: Select, term: str) -> Select:
+    def literal_search(self, stmt: Select, term: str) -> Select:
         """By the inviter's invite code or phone, or the invited user's phone."""
-        term = term.strip()
-        inviter_ids = select(Inviter.id).where(or_(Inviter.invite_code == term.upper(), Inviter.phone_number.contains(term)))
-        return stmt.where(or_(User.invited_by_id.in_(inviter_ids), User.phone_number.contains(term)))
+        inviter_ids = select(Inviter.id).where(
+            or_(Inviter.invite_code == term.upper(), contains_literally(Inviter.phone_number, term))
+        )
+        return stmt.where(or_(User.invited_by_id.in_(inviter_ids), contains_literally(User.phone_number, term)))
 
 
 class ConfirmationCodeAdmin(ReadOnlyView, model=ConfirmationCode):
@@ -196,14 +241,13 @@ class SessionAdmin(ReadOnlyView, model=AuthSession):
     }
     column_formatters_detail = column_formatters
 
-    def search_query(self, stmt: Select, term: str) -> Select:
+    def literal_search(self, stmt: Select, term: str) -> Select:
         """By the user's phone number."""
-        user_ids = select(User.id).where(User.phone_number.contains(term.strip()))
+        user_ids = select(User.id).where(contains_literally(User.phone_number, term))
         return stmt.where(AuthSession.user_id.in_(user_ids))
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
     async def revoke(self, request: Request) -> RedirectResponse:
-        _refuse_cross_site(request)
         with session_scope() as db:
             for session_id in _ids(request):
                 sessions.revoke_session_by_id(db, session_id)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session
 
 from referral_app.domain.clock import utcnow
-from referral_app.models import AuthSession, CodeSend, ConfirmationCode
+from referral_app.models import AuthSession, CodeSend, ConfirmationCode, StaffSession
 
 # The longest send-limit window; older log rows can no longer count against anyone.
 SEND_LOG_KEPT = timedelta(days=1)
@@ -20,10 +20,12 @@ class Purged:
     codes: int
     sessions: int
     sends: int
+    staff_sessions: int = 0
 
 
 def purge_expired(db: Session, now: datetime | None = None) -> Purged:
-    """Delete expired codes, ended sessions (expired, revoked, or never claimed) and old send logs."""
+    """Delete expired codes, ended sessions (expired, revoked, or never claimed), old send logs
+    and ended staff sessions."""
     now = now or utcnow()
     codes = db.exec(delete(ConfirmationCode).where(ConfirmationCode.expires_at <= now)).rowcount
     sessions = db.exec(
@@ -36,5 +38,8 @@ def purge_expired(db: Session, now: datetime | None = None) -> Purged:
         )
     ).rowcount
     sends = db.exec(delete(CodeSend).where(CodeSend.sent_at <= now - SEND_LOG_KEPT)).rowcount
+    staff_sessions = db.exec(
+        delete(StaffSession).where(or_(StaffSession.expires_at <= now, StaffSession.revoked_at.is_not(None)))
+    ).rowcount
     db.commit()
-    return Purged(codes, sessions, sends)
+    return Purged(codes, sessions, sends, staff_sessions)

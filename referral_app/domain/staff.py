@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import secrets
+from dataclasses import dataclass
 from functools import cache
 from datetime import datetime, timedelta
 
 import bcrypt
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import InvalidCredentials, InvalidInput, StaffLockedOut
 from referral_app.domain.locks import lock
-from referral_app.models import StaffAccount, StaffLoginFailure
+from referral_app.models import StaffAccount, StaffLoginFailure, StaffSession
 from referral_app.settings import settings
 
 MAX_FAILURES = 5
@@ -118,3 +122,89 @@ def get_active_staff(db: Session, staff_id: int) -> StaffAccount | None:
     """The account of an admin session, if it still exists and is active."""
     account = db.get(StaffAccount, staff_id)
     return account if account is not None and account.is_active else None
+
+
+# --- Staff sessions: kept on the server, ended by logout and by deactivation ---
+
+STAFF_SESSION_TTL = timedelta(hours=8)
+SESSION_ID_BYTES = 32  # 256 bits
+MAX_SESSION_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    """Who a signed-in admin request comes from (plain values, no ORM object)."""
+
+    id: int
+    username: str
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_staff_session(db: Session, staff_id: int, now: datetime | None = None) -> str:
+    """Start an admin session for ``staff_id`` (after :func:`authenticate_staff`); commit.
+
+    Returns the session id for the cookie, at least 256 random bits; only its SHA-256 is
+    stored. It lives ``STAFF_SESSION_TTL`` (8 hours) unless ended sooner.
+    """
+    now = now or utcnow()
+    session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
+    db.add(StaffSession(staff_id=staff_id, session_hash=_session_hash(session_id), created_at=now,
+                        expires_at=now + STAFF_SESSION_TTL))
+    db.commit()
+    return session_id
+
+
+def staff_of_session(db: Session, session_id: object, now: datetime | None = None) -> StaffIdentity | None:
+    """The active staff account of a live session id (not expired, not ended); else None."""
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_LENGTH:
+        return None
+    row = db.exec(
+        select(StaffAccount.id, StaffAccount.username)
+        .join(StaffSession, col(StaffSession.staff_id) == col(StaffAccount.id))
+        .where(
+            StaffSession.session_hash == _session_hash(session_id),
+            col(StaffSession.revoked_at).is_(None),
+            StaffSession.expires_at > (now or utcnow()),
+            col(StaffAccount.is_active).is_(True),
+        )
+    ).first()
+    db.rollback()  # a read: end the transaction (on SQLite it holds the write lock)
+    return StaffIdentity(id=row[0], username=row[1]) if row else None
+
+
+def end_staff_session(db: Session, session_id: object, now: datetime | None = None) -> bool:
+    """End one admin session (logout); commit. Whether a live session was ended."""
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_LENGTH:
+        return False
+    result = db.exec(
+        update(StaffSession)
+        .where(StaffSession.session_hash == _session_hash(session_id), col(StaffSession.revoked_at).is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+    db.commit()
+    return result.rowcount == 1
+
+
+class UnknownStaff(InvalidInput):
+    code, field = "staff.unknown", "username"
+
+
+def set_staff_active(db: Session, username: str, active: bool, now: datetime | None = None) -> StaffAccount:
+    """Deactivate (or reactivate) a staff account; deactivation ends all its sessions. Commit."""
+    account = db.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if account is None:
+        db.rollback()
+        raise UnknownStaff()
+    account.is_active = active
+    db.add(account)
+    if not active:
+        db.exec(
+            update(StaffSession)
+            .where(StaffSession.staff_id == account.id, col(StaffSession.revoked_at).is_(None))
+            .values(revoked_at=now or utcnow())
+        )
+    db.commit()
+    return account

@@ -52,3 +52,16 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tupl
 
 # A malformed TRUSTED_PROXIES stops the app at start, not at the first request.
 _trusted_networks(settings.trusted_proxies)
+
+
+def request_client_ip(scope) -> str:
+    """The client address of an ASGI request (HTTP or websocket): every caller's one way in.
+
+    Reads the socket's peer and every ``X-Forwarded-For`` header line, in order, joined with
+    commas as RFC 9110 §5.3 combines repeated lines.
+    """
+    peer = scope.get("client")
+    forwarded = ", ".join(
+        value.decode("latin-1") for name, value in scope.get("headers", ()) if name.lower() == b"x-forwarded-for"
+    )
+    return client_ip(peer[0] if peer else None, forwarded or None)

@@ -6,9 +6,7 @@ admin cookie in its jar; the anonymous client never logs in.
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import os
 import re
 import subprocess
@@ -20,7 +18,6 @@ from urllib.parse import urljoin, urlsplit
 import bcrypt
 import pytest
 from fastapi.testclient import TestClient
-from itsdangerous import TimestampSigner
 from sqlalchemy import text
 from sqlmodel import select
 from starlette.routing import Mount, Route
@@ -43,7 +40,8 @@ STAFF_NAME, STAFF_PASSWORD = "ops_chief", "a long staff password"
 ALICE, BOB, CAROL, DAVE = "+79123456789", "+79123456780", "+79123456781", "+79123456782"
 WHEN = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$")
 OTHER_ADDRESS = ("203.0.113.9", 40000)  # TEST-NET-3
-SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what Chromium sends for a click inside the admin
+ORIGIN = "http://testserver"  # the TestClient's own origin, which a browser sends with every POST
+SAME_ORIGIN = {"Origin": ORIGIN}
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -73,8 +71,27 @@ def staff_account(db) -> StaffRef:
     return StaffRef(account.id, account.username)
 
 
+def csrf_of(test_client: TestClient, url: str = "/admin/login") -> str:
+    """The CSRF token an admin page gives this browser (``<meta name="csrf-token">``)."""
+    page = test_client.get(url)
+    assert page.status_code == 200, page.text[:300]
+    return re.search(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page.text).group(1)
+
+
+def own_origin(test_client: TestClient) -> dict[str, str]:
+    return {"Origin": str(test_client.base_url).rstrip("/")}
+
+
 def login(test_client: TestClient, username: str = STAFF_NAME, password: str = STAFF_PASSWORD):
-    return test_client.post("/admin/login", data={"username": username, "password": password}, follow_redirects=False)
+    """What the login form sends: the credentials and the token, from the admin's own origin."""
+    data = {"username": username, "password": password, "csrf_token": csrf_of(test_client)}
+    return test_client.post("/admin/login", data=data, headers=own_origin(test_client), follow_redirects=False)
+
+
+def logout(test_client: TestClient):
+    """The "Logout" button: a POST with the token."""
+    token = csrf_of(test_client, "/admin/")
+    return test_client.post("/admin/logout", data={"csrf_token": token}, headers=SAME_ORIGIN, follow_redirects=False)
 
 
 @pytest.fixture
@@ -182,10 +199,12 @@ def list_page(test_client: TestClient, identity: str, **params) -> str:
     return response.text
 
 
-def run_action(test_client: TestClient, identity: str, name: str, *pks: int, headers=SAME_ORIGIN):
-    return test_client.get(
+def run_action(test_client: TestClient, identity: str, name: str, *pks: int | str, headers=SAME_ORIGIN, token=None):
+    """What the admin page sends for an action: a POST with the session's token."""
+    token = csrf_of(test_client, f"/admin/{identity}/list") if token is None else token
+    return test_client.post(
         f"/admin/{identity}/action/{name}", params={"pks": ",".join(map(str, pks))}, headers=headers,
-        follow_redirects=False,
+        data={"csrf_token": token}, follow_redirects=False,
     )
 
 
@@ -247,10 +266,7 @@ def fill(template: str, values: dict[str, str | None]) -> str:
 def assert_serves_nothing(response, method: str, url: str, data: list[str]) -> None:
     where = f"{method} {url}"
     if response.status_code in (302, 303):
-        location = urlsplit(response.headers["location"]).path
-        # /admin/logout (it clears an empty session) sends to /admin/, which sends to the login.
-        expected = "/admin/" if urlsplit(url).path == "/admin/logout" else "/admin/login"
-        assert location == expected, where
+        assert urlsplit(response.headers["location"]).path == "/admin/login", where
     else:
         assert response.status_code in (401, 403, 404, 405), f"{where}: {response.status_code}"
     for value in data:
@@ -280,15 +296,20 @@ def test_no_admin_route_answers_without_a_staff_login(db, client, world, staff_a
                 assert_serves_nothing(response, method, url, data)
                 statuses[response.status_code] += 1
     assert sum(statuses.values()) > 500
-    assert set(statuses) == {302, 405}, statuses  # a login redirect, or a method the route does not have
+    # A login redirect, a method the route does not have, or (any POST, PUT, PATCH, DELETE
+    # without the token) the forgery guard's 403.
+    assert set(statuses) == {302, 403, 405}, statuses
     assert ADMIN_COOKIE not in client.cookies
     assert snapshot(db) == before
 
 
 def test_login_required_redirects_to_the_login_page(client, world):
-    for url in ["/admin/", "/admin/user/list", "/admin/user/details/999999", "/admin/session/action/revoke"]:
+    for url in ["/admin/", "/admin/user/list", "/admin/user/details/999999"]:
         response = client.get(url, params={"pks": world.alice_session_ids[0]}, follow_redirects=False)
         assert response.status_code == 302 and urlsplit(response.headers["location"]).path == "/admin/login", url
+    # An action with a valid token but no login.
+    response = run_action(client, "session", "revoke", world.alice_session_ids[0], token=csrf_of(client))
+    assert response.status_code == 302 and urlsplit(response.headers["location"]).path == "/admin/login"
     # /admin itself only adds the slash.
     assert urlsplit(client.get("/admin", follow_redirects=False).headers["location"]).path == "/admin/"
     followed = client.get("/admin/user/list")
@@ -326,40 +347,34 @@ def test_a_users_api_token_does_not_open_the_admin(world):
                 assert response.status_code == 302, (url, headers, cookies)
                 assert urlsplit(response.headers["location"]).path == "/admin/login"
             response = run_action(
-                test_client, "session", "revoke", world.bob_session_id, headers={**SAME_ORIGIN, **headers}
+                test_client, "session", "revoke", world.bob_session_id, headers={**SAME_ORIGIN, **headers},
+                token=csrf_of(test_client),
             )
             assert response.status_code == 302 and urlsplit(response.headers["location"]).path == "/admin/login"
     with TestClient(api, client=CLIENT_ADDRESS) as test_client:
         assert profile(test_client, world.bob_token)["invite_code"] == world.bob_code  # not revoked
 
 
-def forged_cookie(payload: dict, secret: str) -> str:
-    """A session cookie as Starlette's SessionMiddleware writes it, signed with ``secret``."""
-    data = base64.b64encode(json.dumps(payload).encode())
-    return TimestampSigner(secret).sign(data).decode()
+def test_only_a_session_id_the_server_issued_opens_the_admin(db, staff_account):
+    """The cookie is a random session id looked up (by its hash) in staff_sessions: nothing
+    else, signed or not, opens the admin."""
+    from referral_app.domain.staff import start_staff_session
 
-
-def test_the_admin_cookie_must_be_signed_with_the_server_secret(db, staff_account):
-    payload = {"staff_id": staff_account.id}
-    with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: forged_cookie(payload, "guessed")}) as forged:
-        response = forged.get("/admin/user/list", follow_redirects=False)
-        assert response.status_code == 302 and urlsplit(response.headers["location"]).path == "/admin/login"
-    # The same cookie signed with the real secret is accepted: the signature is all that differs.
-    signed = forged_cookie(payload, settings.secret_key)
-    with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: signed}) as real:
+    session_id = start_staff_session(db, staff_account.id)
+    with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: session_id}) as real:
         assert real.get("/admin/user/list", follow_redirects=False).status_code == 200
-    # A signed cookie naming no active staff account opens nothing.
-    for other in ({"staff_id": staff_account.id + 1}, {"staff_id": str(staff_account.id)}, {"user_id": 1}, {}):
-        signed = forged_cookie(other, settings.secret_key)
-        with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: signed}) as c:
-            assert c.get("/admin/user/list", follow_redirects=False).status_code == 302, other
+    for other in (session_id[:-1], session_id + "x", session_id.upper(), "null", str(staff_account.id), "x" * 5000,
+                  hash_token(session_id)):
+        with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: other}) as forged:
+            response = forged.get("/admin/user/list", follow_redirects=False)
+            assert response.status_code == 302, other
 
 
 # Login and logout
 
 
-def set_cookie(response) -> str:
-    [header] = [value for value in response.headers.get_list("set-cookie") if value.startswith(f"{ADMIN_COOKIE}=")]
+def set_cookie(response, name: str = ADMIN_COOKIE) -> str:
+    [header] = [value for value in response.headers.get_list("set-cookie") if value.startswith(f"{name}=")]
     return header
 
 
@@ -379,9 +394,10 @@ def test_over_https_the_cookie_is_secure(db, staff_account):
     with TestClient(api, client=CLIENT_ADDRESS, base_url="https://testserver") as secure_client:
         response = login(secure_client)
         assert response.status_code == 302
-        cookie = set_cookie(response)
+        cookie = set_cookie(response, "__Host-" + ADMIN_COOKIE)  # only this host, over HTTPS, can set it
         attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
-        assert {"secure", "httponly", "samesite=lax"} <= attributes
+        assert {"secure", "httponly", "samesite=lax", "path=/"} <= attributes
+        assert not any(attribute.startswith("domain") for attribute in attributes)
         assert secure_client.get("/admin/user/list", follow_redirects=False).status_code == 200
 
 
@@ -399,10 +415,10 @@ def last_login(db, staff_id: int):
 
 def test_logout_clears_the_cookie(admin):
     assert admin.get("/admin/user/list", follow_redirects=False).status_code == 200
-    response = admin.get("/admin/logout", follow_redirects=False)
-    assert response.status_code == 302
+    response = logout(admin)
+    assert response.status_code == 303 and urlsplit(response.headers["location"]).path == "/admin/login"
     cleared = set_cookie(response)
-    assert cleared.startswith(f"{ADMIN_COOKIE}=null;") and "expires=thu, 01 jan 1970" in cleared.lower()
+    assert cleared.startswith(f"{ADMIN_COOKIE}=;") and "expires=thu, 01 jan 1970" in cleared.lower()
     assert ADMIN_COOKIE not in admin.cookies
     response = admin.get("/admin/user/list", follow_redirects=False)
     assert response.status_code == 302 and urlsplit(response.headers["location"]).path == "/admin/login"
@@ -430,7 +446,7 @@ def login_error(response) -> None:
     assert response.status_code == 400
     assert "Invalid credentials." in response.text
     cookies = [v for v in response.headers.get_list("set-cookie") if v.startswith(f"{ADMIN_COOKIE}=")]
-    assert all(v.startswith(f"{ADMIN_COOKIE}=null;") for v in cookies)  # no session handed out
+    assert cookies == []  # no session handed out
 
 
 def test_a_wrong_password_and_an_unknown_user_get_the_same_page(client, staff_account):
@@ -630,10 +646,9 @@ def test_revoking_a_session_signs_that_token_out_of_the_api_and_the_ui(db, admin
 
 
 def test_revoke_takes_several_sessions_and_ignores_junk(db, admin, client, world):
-    response = admin.get(
-        "/admin/session/action/revoke",
-        params={"pks": f"{world.bob_session_id},{world.alice_session_ids[0]},x,,-1,999999"}, headers=SAME_ORIGIN,
-        follow_redirects=False,
+    response = run_action(
+        admin, "session", "revoke", world.bob_session_id, world.alice_session_ids[0], "x", "", -1, 999999,
+        "99999999999999999999", "٣",
     )
     assert response.status_code == 303
     assert client.get("/api/v1/profile/me/", headers=bearer(world.bob_token)).status_code == 401
@@ -664,25 +679,37 @@ def test_deactivating_a_user_stops_their_tokens_and_sign_in(db, admin, client, w
     assert listed_ids(list_page(admin, "user", active="no")) == []
 
 
-def test_actions_from_another_site_are_refused(db, admin, client, world):
-    """A link on another site would bring the SameSite=Lax cookie along: the action must not run."""
+def test_actions_are_refused_on_get_from_another_origin_or_without_the_token(db, admin, client, world):
+    """A link or a form on another site (a sibling subdomain or port too: "same-site", so the
+    SameSite=Lax cookie comes along) must not run an action: GET never runs one, and a POST
+    needs this app's Origin and the session's token."""
+    token = csrf_of(admin, "/admin/session/list")
     before = snapshot(db)
-    for headers in [
-        {"Sec-Fetch-Site": "cross-site"},
-        {"Sec-Fetch-Site": "same-site"},
-        {"Sec-Fetch-Site": "none"},  # typed or pasted into the address bar
-        {"Sec-Fetch-Site": "cross-site", "Referer": "http://testserver/admin/session/list"},
-        {"Referer": "https://evil.example/page"},
-        {},  # no sign at all of where the click came from
-    ]:
-        assert run_action(admin, "session", "revoke", world.bob_session_id, headers=headers).status_code == 403, headers
-        assert run_action(admin, "user", "deactivate", world.bob_id, headers=headers).status_code == 403, headers
-        assert run_action(admin, "user", "activate", world.bob_id, headers=headers).status_code == 403, headers
+    actions = [("session", "revoke", world.bob_session_id), ("user", "deactivate", world.bob_id),
+               ("user", "activate", world.bob_id)]
+    for identity, name, pk in actions:
+        url = f"/admin/{identity}/action/{name}"
+        for method in ("GET", "HEAD"):
+            response = admin.request(method, url, params={"pks": pk}, headers=SAME_ORIGIN, follow_redirects=False)
+            assert response.status_code == 405, (method, url)
+        for headers in [
+            {"Origin": "http://evil.example"},
+            {"Origin": "http://evil.testserver"},  # a sibling subdomain
+            {"Origin": "http://testserver:8080"},  # another port of the same host
+            {"Origin": "https://testserver"},  # another scheme
+            {"Origin": "null"},  # a sandboxed frame or a redirect chain
+            {"Origin": "http://evil.example", "Referer": f"{ORIGIN}/admin/session/list"},
+            {"Referer": "https://evil.example/page"},
+            {},  # no sign at all of where the request came from
+        ]:
+            assert run_action(admin, identity, name, pk, headers=headers, token=token).status_code == 403, headers
+        for wrong in ["", "0" * 64, token[:-1], token.upper(), csrf_of(client)]:  # csrf_of(client): another browser's
+            assert run_action(admin, identity, name, pk, token=wrong).status_code == 403, wrong
     assert snapshot(db) == before
     assert profile(client, world.bob_token)["phone_number"] == BOB
-    # A client that sends no Sec-Fetch-Site passes with a Referer from the admin itself.
-    referer = {"Referer": "http://testserver/admin/session/list"}
-    assert run_action(admin, "session", "revoke", world.bob_session_id, headers=referer).status_code == 303
+    # The admin's own page: its Origin (or, from a browser that sends none, its Referer) and the token.
+    referer = {"Referer": f"{ORIGIN}/admin/session/list"}
+    assert run_action(admin, "session", "revoke", world.bob_session_id, headers=referer, token=token).status_code == 303
     assert client.get("/api/v1/profile/me/", headers=bearer(world.bob_token)).status_code == 401
 
 

@@ -111,7 +111,39 @@ def test_staff_finds_a_user_by_phone_and_revokes_their_session(base_url, new_con
     user_page.goto(base_url + "/profile")
     user_page.wait_for_url(re.compile(r"/$"))
     expect(user_page.locator("#invite-code")).to_have_count(0)
+
+    # "Logout" is sent as a POST with the CSRF token; the session ends on the server.
+    admin_page.click("a:has-text('Logout')")
+    admin_page.wait_for_url(re.compile(r"/admin/login$"))
+    assert not [c for c in admin_page.context.cookies() if c["name"] == "referral_admin"]
+    copied = new_context()
+    copied.add_cookies([{**admin_cookie, "sameSite": "Lax"}])
+    copied_page = copied.new_page()
+    copied_page.goto(base_url + "/admin/user/list")
+    copied_page.wait_for_url(re.compile(r"/admin/login$"))  # the cookie saved before logout opens nothing
     assert page_errors == []
+
+
+def test_staff_deactivates_a_user_from_the_details_page(base_url, new_context, app_db):
+    """An action without a confirmation, from a record's page: a POST with the token."""
+    username = f"staff_{uuid.uuid4().hex[:8]}"
+    staff.create_staff(app_db, username, STAFF_PASSWORD)
+    app_db.rollback()
+    user_page = new_context().new_page()
+    phone = new_phone()
+    sign_in(user_page, base_url, phone)
+    user_id = app_db.exec(select(User.id).where(User.phone_number == phone)).one()
+    app_db.rollback()
+
+    page = new_context().new_page()
+    staff_login(page, base_url, username)
+    page.goto(f"{base_url}/admin/user/details/{user_id}")
+    page.click("a:has-text('Deactivate')")  # opens the confirmation
+    page.locator("#modal-confirmation-deactivate a:has-text('Yes')").click()
+    page.wait_for_url(re.compile(r"/admin/user/list$"))
+    active = app_db.exec(select(User.is_active).where(User.id == user_id)).one()
+    app_db.rollback()
+    assert active is False
 
 
 def test_admin_list_views_are_readable(base_url, new_context, app_db):
