@@ -114,8 +114,6 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_json: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # The address people open (share links and QR codes); empty: the page's own origin.
-    public_url: str = Field(default="", max_length=2048)
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
 
@@ -146,20 +144,6 @@ class Settings(BaseSettings):
             known = sorted(path.parent.parent.name for path in _LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
             raise ValueError(f"there is no catalogue for {value!r} (available: {', '.join(known)})")
         return value
-
-    @field_validator("public_url", mode="before")
-    @classmethod
-    def _public_url(cls, value: object) -> object:
-        """An absolute http(s) URL without a query or fragment; a trailing slash is dropped."""
-        if not isinstance(value, str):
-            return value
-        value = value.strip()
-        if not value:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError("expected an absolute http(s) URL such as https://referral.example.com")
-        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,7 +9,8 @@
 #   (a hash is kept in .stamps/).
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
 #   by scripts/install-bun.sh, which the Dockerfile runs too.
-# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, and
+# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, zbarimg
+#   (Debian's zbar-tools) to decode the QR code in a screenshot, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
 # REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH and NEWMAN_BIN.
@@ -114,19 +115,24 @@ _bs_setup() {
     local bun
     bun="$(bash "$root/scripts/install-bun.sh" "$root/.tools/bun")" || return 1
 
-    # 4. Chromium for the browser tests (never `playwright install`).
-    if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
+    # 4. Chromium for the browser tests (never `playwright install`), and zbarimg
+    #    (zbar-tools), which reads the profile's QR code back from a screenshot.
+    local packages=""
+    if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then packages="chromium"; fi
+    if [ "$dev" -eq 1 ] && ! command -v zbarimg >/dev/null 2>&1; then packages="$packages zbar-tools"; fi
+    if [ -n "$packages" ]; then
         local sudo=""
         if [ "$(id -u)" -ne 0 ]; then
             if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-                _bs_say "Chromium is missing; run as root: apt-get install -y chromium"
+                _bs_say "missing:$packages; run as root: apt-get install -y$packages"
                 return 1
             fi
         fi
-        _bs_say "installing Chromium with apt-get..."
+        _bs_say "installing$packages with apt-get..."
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        # shellcheck disable=SC2086  # one word per package
         _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends chromium || return 1
+            --no-install-recommends $packages || return 1
     fi
 
     # 5. newman for the Postman collection test, from the npm registry.

@@ -81,9 +81,6 @@ def test_an_empty_variable_counts_as_unset():
         ("REFERRAL_PAGE_SIZE", "1000", "less than or equal to 100"),
         ("DEFAULT_LANGUAGE", "english", "pattern"),
         ("DEFAULT_LANGUAGE", "de", "no catalogue for 'de'"),
-        ("PUBLIC_URL", "referral.example.com", "absolute http(s) URL"),
-        ("PUBLIC_URL", "ftp://referral.example.com", "absolute http(s) URL"),
-        ("PUBLIC_URL", "https://referral.example.com/?x=1", "absolute http(s) URL"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(variable, value, says):
@@ -92,11 +89,6 @@ def test_a_bad_value_stops_the_start_naming_the_variable(variable, value, says):
     assert "Traceback" not in out.stderr
     line = next(line for line in out.stderr.splitlines() if line.strip().startswith(variable))
     assert says in line and repr(value) in line
-
-
-def test_public_url_loses_its_trailing_slash():
-    assert Settings(secret_key="k", public_url="https://referral.example.com/ ").public_url == "https://referral.example.com"
-    assert Settings(secret_key="k").public_url == ""
 
 
 def test_an_error_about_a_credential_never_shows_its_value():

@@ -26,6 +26,8 @@ Phone sign-in with a one-time code, invite codes and referral lists.
   the trailing slash is optional.
 * Authenticate with `Authorization: Bearer <token>` (or `Token <token>`) from `auth_code`.
 * Errors are JSON: `{"code": "...", "message": "...", "field": "..."}` (`field` for field errors).
+* Messages are in the language of `Accept-Language` (English or Russian; best match, q-values
+  honoured), named in the answer's `Content-Language`.
 """
 
 api = FastAPIOffline(
