@@ -195,3 +195,13 @@ def test_another_language_is_one_more_catalogue(tmp_path, monkeypatch):
     finally:
         for cached in (i18n._catalog, i18n._translations, i18n.catalogue):
             cached.cache_clear()
+
+
+def test_exact_times_are_in_the_persons_time_zone():
+    from referral_app.i18n import known_timezone
+
+    moment = datetime(2026, 11, 29, 17, 15, tzinfo=UTC)
+    assert format_moment(moment, "ru", "Europe/Moscow") == "29 нояб. 2026\u202fг., 20:15"
+    assert format_moment(moment, "en", "America/New_York") == "Nov 29, 2026, 12:15\u202fPM"
+    for bad in (None, "", "Mars/Base", "../../etc/passwd", "Europe/" + "x" * 100):
+        assert known_timezone(bad) == "UTC"

@@ -7,7 +7,8 @@ of another language, this script (run before the body is painted, like Reflex's 
 script) guesses the language as the server will choose it: the cookie of the person's
 choice, else the browser's languages. When that is not the prerendered language, the
 page stays hidden until its texts arrive (the state's first answer removes
-``i18n-pending``), or 3 s at most. It also reserves the space of the invitation banner of
+``i18n-pending``), or 3 s at most. It also notes the browser's time zone in a cookie, so
+exact times are shown in the person's own. It also reserves the space of the invitation banner of
 ``/?ref=CODE`` and of the ended-session notice, so nothing moves when they appear (reached
 without a page load, e.g. redirected from the profile, they show as soon as they have content).
 """
@@ -18,7 +19,7 @@ import json
 
 import reflex as rx
 
-from referral_app.i18n import LANGUAGE_COOKIE, available_languages
+from referral_app.i18n import LANGUAGE_COOKIE, TIMEZONE_COOKIE, available_languages
 from referral_app.settings import settings
 
 # Heights of the notices known from the address (their content fits in them at 320 px+).
@@ -38,6 +39,10 @@ _FIRST_PAINT = """
   lang = lang || built;
   root.lang = lang;
   if (lang !== built) root.classList.add("i18n-pending");
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) document.cookie = "%(tz_cookie)s=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+  } catch (e) {}
   var query = new URLSearchParams(window.location.search);
   if (query.has("ref")) root.classList.add("has-ref");
   if (query.get("session") === "ended") root.classList.add("session-ended");
@@ -62,6 +67,7 @@ def head_components() -> list[rx.Component]:
         "built": json.dumps(settings.default_language),
         "known": json.dumps(available_languages()),
         "cookie": LANGUAGE_COOKIE,
+        "tz_cookie": TIMEZONE_COOKIE,
     }
     return [
         rx.el.link(rel="icon", href=FAVICON_SVG, type="image/svg+xml"),

@@ -215,3 +215,17 @@ def language_name(language: str) -> str:
 # and by the server that sends the page, so the first paint is in that language).
 LANGUAGE_COOKIE = "referral_lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+# The browser's IANA time zone (set by the page's head script), for exact times.
+TIMEZONE_COOKIE = "referral_tz"
+MAX_TIMEZONE_LENGTH = 64
+
+
+def known_timezone(name: str | None) -> str:
+    """``name`` if it is an IANA time zone (``Europe/Moscow``), else ``UTC``."""
+    if not name or len(name) > MAX_TIMEZONE_LENGTH:
+        return "UTC"
+    try:
+        babel_dates.get_timezone(name)
+    except (LookupError, ValueError):
+        return "UTC"
+    return name

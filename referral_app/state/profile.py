@@ -20,7 +20,10 @@ from referral_app.domain import invites, phones, referrals, sessions
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
-from referral_app.i18n import format_moment, format_relative, translate, translate_plural
+from urllib.parse import unquote
+
+from referral_app.i18n import TIMEZONE_COOKIE, format_moment, format_relative, known_timezone, translate, translate_plural
+from referral_app.infra.cookies import read_cookie
 from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, text_field
@@ -64,6 +67,7 @@ class ProfileState(SessionState):
     loading_more: bool = False
     logging_out: bool = False
     _rows: list[list[str]] = []  # [E.164, ISO time] of the referrals shown, newest first
+    _timezone: str = "UTC"  # the browser's, for exact times
     _watching: bool = False
 
     @rx.var
@@ -85,7 +89,7 @@ class ProfileState(SessionState):
                 {
                     "phone_number": phones.mask_phone(phone),
                     "activated_at": format_relative(moment, now, self.language),
-                    "exact": format_moment(moment, self.language),
+                    "exact": format_moment(moment, self.language, self._timezone),
                     "iso": when,
                 }
             )
@@ -141,6 +145,8 @@ class ProfileState(SessionState):
         if user_id is None:
             return self._signed_out()
         self.error_code = ""
+        zone = read_cookie(self.router.headers.cookie, TIMEZONE_COOKIE, secure=False)
+        self._timezone = known_timezone(unquote(zone) if zone else None)
         with session_scope() as db:
             self._load(db, user_id)
         ref = self.router.url.query_parameters.get("ref")

@@ -184,3 +184,24 @@ def test_an_ended_session_keeps_the_typed_code_through_the_sign_in(db):
 
 def test_the_language_cookie_is_not_the_session_cookie():
     assert LANGUAGE_COOKIE != SESSION_COOKIE
+
+
+def test_exact_times_use_the_browsers_time_zone(db):
+    from referral_app.i18n import TIMEZONE_COOKIE
+
+    owner_id, owner_token = sign_up(db, "+79123456789")
+    code = db.exec(select(User.invite_code).where(User.id == owner_id)).one()
+    db.rollback()
+    invited_id, _ = sign_up(db, "+79120000000")
+    from datetime import UTC, datetime
+
+    referrals.activate_invite(db, invited_id, code, now=datetime(2026, 11, 29, 17, 15, tzinfo=UTC))
+    state = make_state(ProfileState, token=owner_token, path="/profile")
+    cookie = f"{SESSION_COOKIE}={owner_token}; {TIMEZONE_COOKIE}=Europe%2FMoscow"
+    with_headers(state, cookie=cookie)
+    run(state.on_load())
+    assert state.referrals[0]["exact"] == "Nov 29, 2026, 8:15\u202fPM"
+    forged = with_headers(make_state(ProfileState, token=owner_token, path="/profile"),
+                          cookie=f"{SESSION_COOKIE}={owner_token}; {TIMEZONE_COOKIE}=%3Cscript%3E")
+    run(forged.on_load())
+    assert forged.referrals[0]["exact"].endswith("UTC")
