@@ -18,16 +18,10 @@ from referral_app.i18n import (
     catalogue,
     choose_language,
     language_name,
-    translate,
 )
 from referral_app.settings import settings
 
 SESSION_API_PATH = "/api/v1/auth/browser_session/"
-
-
-def message_for(error: DomainError, language: str | None = None) -> str:
-    """The user-facing text of a domain error."""
-    return translate(error.code, language, **error.params)
 
 
 def text_field(form_data: Any, name: str) -> Any:
