@@ -35,7 +35,10 @@ def _is_page_directory(path: str) -> bool:
     relative = path.strip("/")
     if not relative or "." in relative.rsplit("/", 1)[-1] or ".." in relative.split("/"):
         return False
-    return (static_dir() / relative / "index.html").is_file()
+    try:
+        return (static_dir() / relative / "index.html").is_file()
+    except OSError:  # a name too long for the file system, say: no page
+        return False
 
 
 def cache_control_for(path: str, content_type: bytes) -> bytes | None:

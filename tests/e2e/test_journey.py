@@ -157,7 +157,7 @@ def test_logout_ends_the_session(base_url, new_context, browser):
     replay.add_cookies([cookie])
     stale = replay.new_page()
     stale.goto(base_url + "/profile")
-    stale.wait_for_url(re.compile(r"/$"))
+    stale.wait_for_url(re.compile(r"/\?session=ended$"))  # a cookie of a session that ended
     expect(stale.locator("#phone-input")).to_be_visible()
 
 
