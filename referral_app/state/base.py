@@ -55,7 +55,7 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
     )
 
 
-# Shows the page once its texts are in the person's language (see infra/frontend.py).
+# Shows the page once its texts are in the person's language (see components/head.py).
 # A field that asked for focus while the page was hidden gets it now.
 _SHOW_PAGE_SCRIPT = (
     "((lang) => {{ const root = document.documentElement; root.lang = lang; "
