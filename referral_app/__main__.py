@@ -1,5 +1,5 @@
-"""Command line: ``python -m referral_app cleanup``, ``create-admin NAME``, ``deactivate-admin NAME``
-and ``reactivate-admin NAME``."""
+"""Command line: ``python -m referral_app cleanup``, ``create-admin NAME``, ``deactivate-admin NAME``,
+``reactivate-admin NAME`` and ``deliver-webhooks [--until-idle]``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def cleanup() -> int:
     with session_scope() as db:
         purged = purge_expired(db)
     print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
-          f"{purged.staff_sessions} staff sessions")
+          f"{purged.staff_sessions} staff sessions, {purged.webhook_events} delivered webhook events")
     return 0
 
 
@@ -56,6 +56,25 @@ def set_admin_active(username: str, active: bool) -> int:
     return 0
 
 
+def deliver_webhooks(until_idle: bool) -> int:
+    """Run the delivery loop in this process (the server runs one too); Ctrl-C stops it."""
+    import asyncio
+
+    from referral_app.domain import webhooks
+    from referral_app.infra.logs import configure_logging
+    from referral_app.infra.webhooks import webhook_delivery
+
+    if not webhooks.enabled():
+        print("WEBHOOK_URL is not set: webhooks are off.", file=sys.stderr)
+        return 2
+    configure_logging()
+    try:
+        asyncio.run(webhook_delivery(until_idle=until_idle))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m referral_app")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in (("deactivate-admin", "deactivate a staff account and end its admin sessions"),
                             ("reactivate-admin", "let a deactivated staff account log in again")):
         commands.add_parser(name, help=help_text).add_argument("username")
+    deliver = commands.add_parser("deliver-webhooks", help="send pending webhook events (the server does too)")
+    deliver.add_argument("--until-idle", action="store_true", help="stop once no event is pending")
     args = parser.parse_args(argv)
     if args.command == "create-admin":
         return create_admin(args.username)
     if args.command in ("deactivate-admin", "reactivate-admin"):
         return set_admin_active(args.username, args.command == "reactivate-admin")
+    if args.command == "deliver-webhooks":
+        return deliver_webhooks(args.until_idle)
     return cleanup()
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, true
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Text, true
 from sqlmodel import Field, Relationship, SQLModel
 
 # E.164 allows at most 15 digits after the "+".
@@ -132,6 +132,89 @@ class StaffLoginFailure(SQLModel, table=True):
     failed_at: datetime
 
 
+# --- Webhooks (outbox) and the staff audit log ------------------------------------------
+
+class WebhookEvent(SQLModel, table=True):
+    """The outbox: one event, written in the transaction of the change that caused it.
+
+    ``payload`` is the exact JSON body that is signed and sent. An event of ``user_id``
+    (and of ``inviter_id``, when it names one) waits for every earlier pending event of
+    either user: events reach the receiver in order per user. ``next_attempt_at`` is both
+    the retry schedule and the lease: a claim moves it past the delivery's timeout, so a
+    worker that dies mid-delivery leaves the event to the next one once it passes.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="ck_webhook_events_status"
+        ),
+        CheckConstraint("attempts >= 0", name="ck_webhook_events_attempts"),
+        Index("ix_webhook_events_due", "status", "next_attempt_at"),
+        Index("ix_webhook_events_user", "user_id", "id"),
+        Index("ix_webhook_events_inviter", "inviter_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=40, unique=True)  # the webhook-id header
+    event_type: str = Field(max_length=32)
+    user_id: int
+    inviter_id: int | None = Field(default=None)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(default=0)
+    created_at: datetime
+    next_attempt_at: datetime
+    retry_until: datetime
+    delivered_at: datetime | None = Field(default=None)
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try to deliver an event: the HTTP status (None if no answer), how long, what went wrong."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_event_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None = Field(default=None)
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=500)
+
+
+class StaffAction(SQLModel, table=True):
+    """The audit log: one row per staff action and target. Written in the action's own
+    transaction; nothing in the app updates or deletes it."""
+
+    __tablename__ = "staff_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff_accounts.id", ondelete="RESTRICT"), nullable=False, index=True)
+    )
+    action: str = Field(max_length=32)
+    target_type: str = Field(max_length=32)
+    target_id: int
+    client_ip: str = Field(max_length=45)
+    created_at: datetime = Field(index=True)
+
+    staff: StaffAccount = Relationship()  # for the admin views
+
+
+# The admin dashboard's reads (sign-ups and activations per day, top inviters, codes sent
+# today) each walk one of these instead of the whole table.
+Index("ix_users_created_at", User.__table__.c.created_at)
+Index("ix_users_activated_at", User.__table__.c.activated_at)
+Index("ix_users_invited_count", User.__table__.c.invited_count, User.__table__.c.id)
+Index("ix_code_sends_sent_at", CodeSend.__table__.c.sent_at)
 # --- Staff sessions (issue 10) ---
 
 

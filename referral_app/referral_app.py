@@ -14,6 +14,7 @@ from referral_app.state.base import SessionState
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
 from referral_app.infra.tasks import periodic_cleanup
+from referral_app.infra.webhooks import webhook_delivery
 from referral_app.settings import settings
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
@@ -55,3 +56,4 @@ app.add_page(
     on_load=NotFoundState.on_load,
 )
 app.register_lifespan_task(periodic_cleanup)
+app.register_lifespan_task(webhook_delivery)

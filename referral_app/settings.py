@@ -8,6 +8,8 @@ variable; ``tests/test_settings.py`` keeps that table and this class in step.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import secrets
@@ -16,7 +18,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +118,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
+    # Webhooks (README "Webhooks"): off while WEBHOOK_URL is empty.
+    webhook_url: str = ""
+    webhook_secret: str = Field(default="", validate_default=True)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_hours: float = Field(default=24.0, ge=24, le=720)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0, le=3600)
+    webhook_retry_max_seconds: float = Field(default=3600.0, ge=1, le=86_400)
+    webhook_poll_seconds: float = Field(default=5.0, ge=0.05, le=3600)
+    webhook_retention_days: int = Field(default=7, ge=1, le=3650)
 
     # --- Security (issue 10): origins, ... ---
     # The address browsers open, e.g. https://referral.example.com; empty: each request's own.
@@ -159,6 +170,34 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("expected an http:// or https:// URL, or nothing (webhooks off)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str, info: ValidationInfo) -> str:
+        """Standard Webhooks: ``whsec_`` + base64 of 24 to 64 random bytes; required with a URL."""
+        value = value.strip()
+        if not value:
+            if info.data.get("webhook_url"):
+                raise ValueError("required when WEBHOOK_URL is set (whsec_ + base64 of 24-64 random bytes)")
+            return value
+        key = value.removeprefix("whsec_")
+        try:
+            raw = base64.b64decode(key, validate=True)
+        except binascii.Error:
+            raw = b""
+        if not value.startswith("whsec_") or not 24 <= len(raw) <= 64:
+            raise ValueError("expected whsec_ followed by the base64 of 24 to 64 random bytes")
         return value
 
     @field_validator("public_url", mode="before")
@@ -213,7 +252,9 @@ def environment_name(field: str) -> str:
 
 
 # Their values may hold a credential: an error names them but never shows the value.
-SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", "sms_webhook_url"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "database_url", "redis_url", "sms_webhook_url", "webhook_url", "webhook_secret"}
+)
 
 
 def describe(error: ValidationError) -> str:

@@ -105,7 +105,8 @@ def db(engine):
         yield session
     with engine.begin() as conn:
         conn.execute(text("UPDATE users SET invited_by_id = NULL, activated_at = NULL"))
-        for table in ("staff_login_failures", "staff_sessions", "staff_accounts", "code_sends", "auth_sessions", "confirmation_codes", "users"):
+        for table in ("staff_actions", "webhook_attempts", "webhook_events", "staff_login_failures", "staff_sessions",
+                      "staff_accounts", "code_sends", "auth_sessions", "confirmation_codes", "users"):
             conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -1,7 +1,7 @@
 """user language: the language a person chose, kept with the account
 
 Revision ID: c4a1e7d2b9f0
-Revises: c4d1a7e2b9f3
+Revises: 3c7e9a1d5b20
 Create Date: 2026-11-29 19:45:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlmodel
 
 # revision identifiers, used by Alembic.
 revision: str = 'c4a1e7d2b9f0'
-down_revision: Union[str, Sequence[str], None] = 'c4d1a7e2b9f3'
+down_revision: Union[str, Sequence[str], None] = '3c7e9a1d5b20'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from sqladmin import Admin
+from sqladmin.authentication import login_required
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from referral_app.admin.auth import StaffAuth, csrf_input, csrf_token
+from referral_app.admin.dashboard import DashboardView
 from referral_app.admin.views import VIEWS
 from referral_app.infra.db import engine
 
@@ -29,6 +33,11 @@ class StaffAdmin(Admin):
         _post_only(self, "logout")
         self.templates.env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input)
 
+    @login_required
+    async def index(self, request: Request) -> Response:
+        """Staff land on the dashboard (the login sends them here)."""
+        return RedirectResponse(request.url_for("admin:view-dashboard"), status_code=303)
+
     def _handle_action_decorated_func(self, func, view, view_instance) -> None:
         super()._handle_action_decorated_func(func, view, view_instance)
         if hasattr(func, "_action"):
@@ -42,6 +51,7 @@ def _post_only(admin: Admin, name: str) -> None:
 
 def mount_admin(app: FastAPI) -> Admin:
     admin = StaffAdmin(app, engine, base_url="/admin", title="Referral admin", authentication_backend=StaffAuth())
+    admin.add_base_view(DashboardView)
     for view in VIEWS:
         admin.add_view(view)
     return admin

@@ -1,5 +1,7 @@
 """The admin's table views. Staff may only do what cannot break a rule: revoke a session,
-deactivate or reactivate a user. Nothing is created, edited or deleted here.
+deactivate or reactivate a user, resend a webhook event; each such action is kept in the
+audit log (:meth:`ReadOnlyView.staff_action`). Nothing is created, edited or deleted here.
+Users and referrals can be exported as CSV (streamed).
 
 Every view derives from :class:`ReadOnlyView`, which gives it, besides read-only defaults:
 
@@ -20,18 +22,25 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import json
+from collections.abc import Callable
+
 from markupsafe import Markup, escape
-from sqladmin import ModelView, action
+from sqladmin import ModelView, action, expose
 from sqlalchemy import BigInteger, Integer, Select, SmallInteger, false, func, or_, select
 from sqlalchemy.orm import aliased
 from sqladmin.helpers import get_primary_keys, object_identifier_values
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from sqlmodel import Session
 from starlette.responses import RedirectResponse
 
+from referral_app.admin.actor import staff_actor
+from referral_app.admin.csv_export import csv_response
+from referral_app.domain.audit import StaffActor
 from referral_app.infra.db import session_scope
-from referral_app.domain import sessions, users
-from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, User
+from referral_app.domain import insights, sessions, users, webhooks
+from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookAttempt, WebhookEvent
 
 
 def when(value: datetime | None) -> str:
@@ -103,6 +112,7 @@ LABELS = {
 
 
 class ReadOnlyView(ModelView):
+    list_template = "list.html"  # sqladmin's, with the filters under the table on a phone
     column_labels = LABELS
     can_create = False
     can_edit = False
@@ -114,6 +124,19 @@ class ReadOnlyView(ModelView):
 
     def back(self, request: Request) -> RedirectResponse:
         return RedirectResponse(request.url_for("admin:list", identity=self.identity), status_code=303)
+
+    def staff_action(self, request: Request, apply: Callable[[Session, int, StaffActor], object]) -> RedirectResponse:
+        """Run a staff action on each selected record (``?pks=``).
+
+        ``apply(db, pk, actor)`` is a domain function that writes the audit log entry in the
+        action's own transaction; the actor is the signed-in staff account. (The request got
+        here as a POST with the session's CSRF token: ``admin/auth.py``.)
+        """
+        actor = staff_actor(request)
+        with session_scope() as db:
+            for pk in _ids(request):
+                apply(db, pk, actor)
+        return self.back(request)
 
     def _stmt_by_identifier(self, identifier: str) -> Select:
         # sqladmin builds every by-id query here (details, edit, delete, file routes).
@@ -163,19 +186,18 @@ class UserAdmin(ReadOnlyView, model=User):
     def literal_search(self, stmt: Select, term: str) -> Select:
         return stmt.where(or_(contains_literally(User.phone_number, term), User.invite_code == term.upper()))
 
-    def _set_active(self, request: Request, active: bool) -> RedirectResponse:
-        with session_scope() as db:
-            for user_id in _ids(request):
-                users.set_user_active(db, user_id, active)
-        return self.back(request)
+    @expose("/export.csv", methods=["GET"])
+    async def export_csv(self, request: Request):
+        """Every user as CSV, streamed."""
+        return csv_response("users", insights.USER_COLUMNS, insights.export_users)
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
     async def deactivate(self, request: Request) -> RedirectResponse:
-        return self._set_active(request, False)
+        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, False, actor=actor))
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
-        return self._set_active(request, True)
+        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, True, actor=actor))
 
 
 Inviter = aliased(User)
@@ -199,6 +221,11 @@ class ReferralAdmin(ReadOnlyView, model=User):
 
     def count_query(self, request: Request) -> Select:
         return select(func.count(User.id)).where(User.invited_by_id.is_not(None))
+
+    @expose("/export.csv", methods=["GET"])
+    async def export_csv(self, request: Request):
+        """Every activation (who entered whose code, when) as CSV, streamed."""
+        return csv_response("referrals", insights.REFERRAL_COLUMNS, insights.export_referrals)
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """By the inviter's invite code or phone, or the invited user's phone."""
@@ -248,10 +275,7 @@ class SessionAdmin(ReadOnlyView, model=AuthSession):
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
     async def revoke(self, request: Request) -> RedirectResponse:
-        with session_scope() as db:
-            for session_id in _ids(request):
-                sessions.revoke_session_by_id(db, session_id)
-        return self.back(request)
+        return self.staff_action(request, lambda db, pk, actor: sessions.revoke_session_by_id(db, pk, actor=actor))
 
 
 class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
@@ -268,8 +292,126 @@ class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
     column_formatters_detail = column_formatters
 
 
+def _attempts_table(event: WebhookEvent) -> Markup:
+    """The event's delivery attempts, newest first (at most 50)."""
+    table = WebhookAttempt.__table__
+    with session_scope() as db:
+        rows = db.execute(
+            select(table).where(table.c.webhook_event_id == event.id).order_by(table.c.id.desc()).limit(50)
+        ).all()
+    if not rows:
+        return Markup("none yet")
+    cells = "".join(
+        f"<tr><td>{row.attempt}</td><td>{escape(when(row.attempted_at))}</td><td>{row.status_code or '—'}</td>"
+        f"<td>{row.duration_ms} ms</td><td>{escape(row.error or '')}</td></tr>"
+        for row in rows
+    )
+    head = "<tr><th>#</th><th>When</th><th>HTTP status</th><th>Duration</th><th>Error</th></tr>"
+    return Markup(f'<table class="table table-sm" id="attempts"><thead>{head}</thead><tbody>{cells}</tbody></table>')
+
+
+class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
+    """The webhook outbox: every event with its delivery status; "Resend" sends one again."""
+
+    name, name_plural, icon = "Webhook delivery", "Webhook deliveries", "fa-solid fa-paper-plane"
+    column_list = [
+        WebhookEvent.id, WebhookEvent.event_type, WebhookEvent.user_id, WebhookEvent.status,
+        WebhookEvent.attempts, WebhookEvent.last_error, WebhookEvent.next_attempt_at, WebhookEvent.created_at,
+    ]
+    column_details_list = [
+        WebhookEvent.id, WebhookEvent.event_id, WebhookEvent.event_type, WebhookEvent.user_id,
+        WebhookEvent.inviter_id, WebhookEvent.status, WebhookEvent.attempts, WebhookEvent.last_status_code,
+        WebhookEvent.last_error, WebhookEvent.created_at, WebhookEvent.next_attempt_at, WebhookEvent.retry_until,
+        WebhookEvent.delivered_at, WebhookEvent.payload,
+    ]
+    column_labels = {
+        **LABELS, "event_type": "Event", "event_id": "Webhook id", "user_id": "User ID", "inviter_id": "Inviter ID",
+        "status": "Status", "attempts": "Attempts", "last_error": "Last error", "last_status_code": "Last HTTP status",
+        "next_attempt_at": "Next attempt", "retry_until": "Retried until", "delivered_at": "Delivered",
+        "payload": "Body",
+    }
+    column_searchable_list = [WebhookEvent.event_id]
+    column_sortable_list = [WebhookEvent.id, WebhookEvent.status, WebhookEvent.attempts, WebhookEvent.created_at]
+    column_default_sort = (WebhookEvent.id, True)
+    column_filters = [
+        PredicateFilter("Pending", "pending", WebhookEvent.status == webhooks.PENDING),
+        PredicateFilter("Failed", "failed", WebhookEvent.status == webhooks.FAILED),
+        PredicateFilter("Delivered", "delivered", WebhookEvent.status == webhooks.DELIVERED),
+    ]
+    column_formatters = {
+        WebhookEvent.created_at: lambda m, a: when(m.created_at),
+        WebhookEvent.next_attempt_at: lambda m, a: when(m.next_attempt_at) if m.status == webhooks.PENDING else "—",
+        WebhookEvent.last_error: lambda m, a: m.last_error or "—",
+    }
+    column_formatters_detail = {
+        **column_formatters,
+        WebhookEvent.retry_until: lambda m, a: when(m.retry_until),
+        WebhookEvent.delivered_at: lambda m, a: when(m.delivered_at),
+        WebhookEvent.payload: lambda m, a: Markup(
+            f'<pre class="mb-0">{escape(json.dumps(json.loads(m.payload), indent=2, ensure_ascii=False))}</pre>'
+        ),
+        WebhookEvent.attempts: lambda m, a: _attempts_table(m),
+    }
+
+    def literal_search(self, stmt: Select, term: str) -> Select:
+        """By webhook id, or a user's id (either user the event names)."""
+        if term.isascii() and term.isdigit() and int(term) <= _INTEGER_RANGES[Integer]:
+            return stmt.where(or_(WebhookEvent.user_id == int(term), WebhookEvent.inviter_id == int(term)))
+        return stmt.where(WebhookEvent.event_id == term)
+
+    @action(name="resend", label="Resend", confirmation_message="Send again? The receiver gets the same webhook-id.")
+    async def resend(self, request: Request) -> RedirectResponse:
+        return self.staff_action(request, webhooks.resend)
+
+
+_TARGET_VIEWS = {"user": "user", "session": "session", "webhook_event": "webhook-event"}
+
+
+def _target_link(entry: StaffAction) -> Markup:
+    identity = _TARGET_VIEWS.get(entry.target_type)
+    label = f"{entry.target_type} {entry.target_id}"
+    if identity is None:
+        return Markup(escape(label))
+    return Markup(f'<a href="../../{identity}/details/{entry.target_id}">{escape(label)}</a>')
+
+
+class StaffActionAdmin(ReadOnlyView, model=StaffAction):
+    """The audit log: read-only, like every view here (no route edits or deletes an entry)."""
+
+    name, name_plural, icon = "Audit log entry", "Audit log", "fa-solid fa-clipboard-list"
+    column_list = [
+        StaffAction.id, StaffAction.created_at, StaffAction.staff, StaffAction.action, StaffAction.target_id,
+        StaffAction.client_ip,
+    ]
+    column_details_list = column_list
+    column_labels = {
+        **LABELS, "staff": "Staff", "action": "Action", "target_id": "Target", "client_ip": "Client IP",
+        "created_at": "When",
+    }
+    column_sortable_list = [StaffAction.id, StaffAction.created_at]
+    column_default_sort = (StaffAction.id, True)
+    column_filters = [
+        PredicateFilter("Revoke", "revoke", StaffAction.action == "session.revoke"),
+        PredicateFilter("Deactivate", "deactivate", StaffAction.action == "user.deactivate"),
+        PredicateFilter("Reactivate", "reactivate", StaffAction.action == "user.reactivate"),
+        PredicateFilter("Resend", "resend", StaffAction.action == "webhook.resend"),
+    ]
+    column_formatters = {
+        StaffAction.created_at: lambda m, a: when(m.created_at),
+        StaffAction.staff: lambda m, a: m.staff.username,
+        StaffAction.target_id: lambda m, a: _target_link(m),
+    }
+    column_formatters_detail = column_formatters
+
+
 # sqladmin names a view after its model; two views of User need their own URL names.
 ReferralAdmin.identity = "referral"
 SessionAdmin.identity = "session"
 
-VIEWS = [UserAdmin, ReferralAdmin, SessionAdmin, ConfirmationCodeAdmin, StaffAccountAdmin]
+WebhookEventAdmin.identity = "webhook-event"
+StaffActionAdmin.identity = "audit-log"
+
+VIEWS = [
+    UserAdmin, ReferralAdmin, SessionAdmin, ConfirmationCodeAdmin, StaffAccountAdmin, WebhookEventAdmin,
+    StaffActionAdmin,
+]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session
 
+from referral_app.domain import webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.models import AuthSession, CodeSend, ConfirmationCode, StaffSession
 
@@ -21,11 +22,12 @@ class Purged:
     sessions: int
     sends: int
     staff_sessions: int = 0
+    webhook_events: int = 0
 
 
 def purge_expired(db: Session, now: datetime | None = None) -> Purged:
     """Delete expired codes, ended sessions (expired, revoked, or never claimed), old send logs
-    and ended staff sessions."""
+    ended staff sessions, and webhook events delivered more than ``WEBHOOK_RETENTION_DAYS`` ago."""
     now = now or utcnow()
     codes = db.exec(delete(ConfirmationCode).where(ConfirmationCode.expires_at <= now)).rowcount
     sessions = db.exec(
@@ -41,5 +43,6 @@ def purge_expired(db: Session, now: datetime | None = None) -> Purged:
     staff_sessions = db.exec(
         delete(StaffSession).where(or_(StaffSession.expires_at <= now, StaffSession.revoked_at.is_not(None)))
     ).rowcount
+    delivered = webhooks.purge_delivered(db, now)
     db.commit()
-    return Purged(codes, sessions, sends, staff_sessions)
+    return Purged(codes, sessions, sends, staff_sessions, delivered)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, text, tuple_, update
 from sqlmodel import Session, select
 
+from referral_app.domain import webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import (
     AlreadyActivated,
@@ -115,7 +116,7 @@ class Inviter:
     invite_code: str
 
 
-_ME = select(_users.c.id, _users.c.invited_by_id).where(_users.c.id == bindparam("user_id"))
+_ME = select(_users.c.id, _users.c.phone_number, _users.c.invited_by_id).where(_users.c.id == bindparam("user_id"))
 _CODE_OWNER = select(_users.c.id, _users.c.phone_number, _users.c.invite_code).where(
     _users.c.invite_code == bindparam("code")
 )
@@ -135,6 +136,9 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
 
     Once per user (a conditional UPDATE decides, so simultaneous requests give one
     success), never one's own code, and never a code that would close a loop.
+
+    The ``referral.activated`` webhook event is written in the same transaction, so it is
+    sent exactly when the activation commits.
 
     Loops: the user has not activated yet, so they are the root of their referral tree,
     and entering the code closes a loop exactly when the code's owner is in that tree,
@@ -185,6 +189,7 @@ def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Invite
     if linked.rowcount != 1:
         raise AlreadyActivated()
     db.execute(_COUNT_REFERRAL, {"owner_id": owner.id})
+    webhooks.referral_activated(db, user_id, me.phone_number, owner.id, owner.phone_number, owner.invite_code, now)
     return owner
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
+from referral_app.domain import audit
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import NotAuthenticated
 from referral_app.models import AuthSession, User
@@ -116,13 +117,21 @@ def authenticated_user_id(db: Session, token: Any, now: datetime | None = None) 
     return user_id
 
 
-def revoke_session_by_id(db: Session, session_id: int, now: datetime | None = None) -> bool:
-    """End a session by its id (staff action). Returns whether a live session was ended."""
+def revoke_session_by_id(
+    db: Session, session_id: int, now: datetime | None = None, actor: audit.StaffActor | None = None
+) -> bool:
+    """End a session by its id (staff action). Returns whether a live session was ended.
+
+    With ``actor``, an ended session goes into the audit log in the same transaction.
+    """
+    now = now or utcnow()
     result = db.exec(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now)
     )
+    if actor is not None and result.rowcount == 1:
+        audit.record(db, actor, audit.REVOKE_SESSION, "session", session_id, now)
     db.commit()
     return result.rowcount == 1
 

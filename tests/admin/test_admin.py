@@ -26,10 +26,12 @@ from referral_app.admin.auth import ADMIN_COOKIE
 from referral_app.admin.views import VIEWS
 from referral_app.api.app import api
 from referral_app.infra.cookies import SESSION_COOKIE
-from referral_app.domain import staff
+from referral_app.domain import staff, users, webhooks
+from referral_app.domain.audit import StaffActor
+from referral_app.domain.clock import utcnow
 from referral_app.domain.sessions import hash_token
 from referral_app.i18n import translate
-from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, User
+from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookEvent
 from referral_app.settings import settings
 from referral_app.state.profile import ProfileState
 from tests.api.conftest import CLIENT_ADDRESS, assert_error, bearer, sign_in
@@ -228,11 +230,21 @@ def admin_app():
     return mounts[0].app
 
 
-def concrete_paths(world: World, staff_id: int) -> dict[str, list[str]]:
+def outbox_and_audit_pks(db, world: World, staff_id: int, monkeypatch) -> dict[str, int]:
+    """A webhook event and an audit log entry, so that their views have a record to ask for."""
+    monkeypatch.setattr(settings, "webhook_url", "http://127.0.0.1:9/hooks")
+    webhooks.record_event(db, webhooks.USER_CREATED, world.carol_id, {"user_id": world.carol_id}, utcnow())
+    users.set_user_active(db, world.carol_id, True, actor=StaffActor(staff_id, "192.0.2.1"))
+    pks = {"webhook-event": db.exec(select(WebhookEvent.id)).one(), "audit-log": db.exec(select(StaffAction.id)).one()}
+    db.rollback()
+    return pks
+
+
+def concrete_paths(world: World, staff_id: int, more_pks: dict[str, int]) -> dict[str, list[str]]:
     """Each route of the admin app (by its path template) → the URLs that exercise it."""
     pks = {
         "user": world.alice_id, "referral": world.bob_id, "session": world.alice_session_ids[0],
-        "confirmation-code": world.dave_code_id, "staff-account": staff_id,
+        "confirmation-code": world.dave_code_id, "staff-account": staff_id, **more_pks,
     }
     models = {view.identity: view.model for view in VIEWS}
     assert set(pks) == set(models), "a view was added: give it an existing pk here"
@@ -274,13 +286,14 @@ def assert_serves_nothing(response, method: str, url: str, data: list[str]) -> N
         assert value not in response.text, f"{where} shows {value!r}"
 
 
-def test_no_admin_route_answers_without_a_staff_login(db, client, world, staff_account):
-    paths = concrete_paths(world, staff_account.id)
+def test_no_admin_route_answers_without_a_staff_login(db, client, world, staff_account, monkeypatch):
+    paths = concrete_paths(world, staff_account.id, outbox_and_audit_pks(db, world, staff_account.id, monkeypatch))
     names = {route.name for route in admin_app().routes if isinstance(route, Route)}
     # The routes the admin really has, so that this list is known to be the whole admin.
     assert {
         "index", "list", "details", "delete", "create", "edit", "export", "import", "ajax_lookup", "login", "logout",
-        "action-user-deactivate", "action-user-activate", "action-session-revoke",
+        "action-user-deactivate", "action-user-activate", "action-session-revoke", "action-webhook-event-resend",
+        "view-dashboard", "view-user-export_csv", "view-referral-export_csv",
     } <= names
     data = [ALICE, BOB, CAROL, DAVE, world.alice_code, world.bob_code, STAFF_NAME, *secrets_in_db(db)]
     before = snapshot(db)
@@ -714,10 +727,14 @@ def test_actions_are_refused_on_get_from_another_origin_or_without_the_token(db,
     assert client.get("/api/v1/profile/me/", headers=bearer(world.bob_token)).status_code == 401
 
 
-def test_nothing_can_be_created_edited_deleted_exported_or_imported(db, admin, world, staff_account):
-    before = snapshot(db)
+def test_nothing_can_be_created_edited_deleted_exported_or_imported(db, admin, world, staff_account, monkeypatch):
+    """Through sqladmin's own routes, in any view: the audit log and the webhook outbox included.
+    (The CSV exports of users and referrals are routes of their own, tested in test_insights.)"""
+    more_pks = outbox_and_audit_pks(db, world, staff_account.id, monkeypatch)
+    before = snapshot(db), audit_and_outbox(db)
     pks = {"user": world.alice_id, "referral": world.bob_id, "session": world.alice_session_ids[0],
-           "confirmation-code": world.dave_code_id, "staff-account": staff_account.id}
+           "confirmation-code": world.dave_code_id, "staff-account": staff_account.id, **more_pks}
+    assert set(pks) == {view.identity for view in VIEWS}
     form = {"phone_number": "+79999999999", "invite_code": "ZZZZZZ", "username": "intruder", "password_hash": "x",
             "is_active": "y", "invited_count": "99", "invited_by": str(world.carol_id)}
     for identity, pk in pks.items():
@@ -739,7 +756,14 @@ def test_nothing_can_be_created_edited_deleted_exported_or_imported(db, admin, w
         page = list_page(admin, identity)
         assert f"/admin/{identity}/create" not in page and f"/admin/{identity}/edit/" not in page
         assert "action-delete" not in page and "/export/" not in page
-    assert snapshot(db) == before
+    assert (snapshot(db), audit_and_outbox(db)) == before
+
+
+def audit_and_outbox(db) -> dict[str, list[tuple]]:
+    tables = ("staff_actions", "webhook_events", "webhook_attempts")
+    rows = {table: [tuple(r) for r in db.exec(text(f"SELECT * FROM {table} ORDER BY id")).all()] for table in tables}
+    db.rollback()
+    return rows
 
 
 # The create-admin command

@@ -31,7 +31,7 @@ def staff_login(page, base_url: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", STAFF_PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/admin/$"))
+    page.wait_for_url(re.compile(r"/admin/dashboard$"))  # where staff land
 
 
 def search(page, term: str) -> None:
