@@ -82,3 +82,9 @@ def test_share_opens_the_share_sheet_where_there_is_one(base_url, new_context):
     assert shared["url"] == f"{base_url}/?ref={code}"
     assert shared["text"] == translate("profile.share_text", code=code)
     assert shared["title"] == translate("title.profile")
+
+
+def test_the_profile_puts_sharing_first_then_the_list_then_the_invitation_card(base_url, new_context):
+    page = signed_in_page(base_url, new_context, width=375)
+    tops = [page.locator(selector).bounding_box()["y"] for selector in ("#share-button", "#qr-code", "#referral-count", "#activate-input")]
+    assert tops == sorted(tops), tops
