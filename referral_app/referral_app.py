@@ -30,30 +30,18 @@ app = rx.App(
 # Titles follow the page's language (a state var); the description is what the prerendered
 # page carries for search engines, in DEFAULT_LANGUAGE.
 _description = translate("app.description", settings.default_language)
-_image = "/favicon.svg"
-app.add_page(
-    login_page,
-    route=LOGIN_ROUTE,
-    title=SessionState.messages["title.login"],
-    description=_description,
-    image=_image,
-    on_load=LoginState.on_load,
-)
-app.add_page(
-    profile_page,
-    route=PROFILE_ROUTE,
-    title=SessionState.messages["title.profile"],
-    description=_description,
-    image=_image,
-    on_load=ProfileState.on_load,
-)
-app.add_page(
-    not_found_page,
-    route="404",
-    title=SessionState.messages["title.not_found"],
-    description=_description,
-    image=_image,
-    on_load=NotFoundState.on_load,
-)
+for page, route, title, on_load in (
+    (login_page, LOGIN_ROUTE, "title.login", LoginState.on_load),
+    (profile_page, PROFILE_ROUTE, "title.profile", ProfileState.on_load),
+    (not_found_page, "404", "title.not_found", NotFoundState.on_load),
+):
+    app.add_page(
+        page,
+        route=route,
+        title=SessionState.messages[title],
+        description=_description,
+        image="/favicon.svg",
+        on_load=on_load,
+    )
 app.register_lifespan_task(periodic_cleanup)
 app.register_lifespan_task(webhook_delivery)

@@ -47,6 +47,18 @@ def _header() -> rx.Component:
     )
 
 
+def _copy_button(icon: str, label: str, element_id: str, value: rx.Var, copied: str, **props) -> rx.Component:
+    """Copies ``value`` to the clipboard and says so (in the page's language)."""
+    return rx.button(
+        rx.icon(icon, size=16, aria_hidden="true"),
+        t(label),
+        id=element_id,
+        variant="soft",
+        on_click=[rx.set_clipboard(value), rx.toast.success(t(copied), duration=2000)],
+        **props,
+    )
+
+
 def _share() -> rx.Component:
     return card(
         rx.heading(t("profile.share_heading"), size="4", as_="h2"),
@@ -56,16 +68,7 @@ def _share() -> rx.Component:
                 rx.code(ProfileState.invite_code, id="invite-code", size="8", weight="bold", variant="ghost"),
                 spacing="1",
             ),
-            rx.button(
-                rx.icon("copy", size=16, aria_hidden="true"),
-                t("profile.copy_code"),
-                id="copy-invite-button",
-                variant="soft",
-                on_click=[
-                    rx.set_clipboard(ProfileState.invite_code),
-                    rx.toast.success(t("profile.code_copied"), duration=2000),
-                ],
-            ),
+            _copy_button("copy", "profile.copy_code", "copy-invite-button", ProfileState.invite_code, "profile.code_copied"),
             justify="between",
             align="center",
             width="100%",
@@ -85,18 +88,9 @@ def _share() -> rx.Component:
                 custom_attrs={"data-text": ProfileState.share_text},
                 on_click=rx.call_script(SHARE_SCRIPT, callback=ProfileState.shared),
             ),
-            rx.button(
-                rx.icon("link", size=16, aria_hidden="true"),
-                t("profile.copy_link"),
-                id="copy-link-button",
-                size="3",
-                variant="soft",
-                flex="1 0 auto",
-                white_space="nowrap",
-                on_click=[
-                    rx.set_clipboard(ProfileState.share_link),
-                    rx.toast.success(t("profile.link_copied"), duration=2000),
-                ],
+            _copy_button(
+                "link", "profile.copy_link", "copy-link-button", ProfileState.share_link, "profile.link_copied",
+                size="3", flex="1 0 auto", white_space="nowrap",
             ),
             width="100%",
             wrap="wrap",
