@@ -43,6 +43,8 @@ _FIRST_PAINT = """
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) document.cookie = "%(tz_cookie)s=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
   } catch (e) {}
+  // Reflex closes its socket as the page unloads; a countdown must not reopen it then.
+  window.addEventListener("beforeunload", function () { window.__referralLeaving = true; });
   var query = new URLSearchParams(window.location.search);
   if (query.has("ref")) root.classList.add("has-ref");
   if (query.get("session") === "ended") root.classList.add("session-ended");

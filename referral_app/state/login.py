@@ -27,7 +27,9 @@ from referral_app.state.base import SessionState, browser_session_script, text_f
 # The profile page's address as the server serves it (no redirect on the way).
 PROFILE_ROUTE = "/profile"
 PROFILE_URL = "/profile/"
-ONE_SECOND = "new Promise((resolve) => setTimeout(() => resolve(true), 1000))"
+# A tick of the countdowns; never on a page that is leaving (components/head.py sets the
+# flag): its callback would reconnect the socket the leaving page has just closed.
+ONE_SECOND = "new Promise((resolve) => setTimeout(() => window.__referralLeaving || resolve(true), 1000))"
 # ?session=ended: the page was opened because a session ended (SPEC §7).
 SESSION_ENDED = "ended"
 # A malformed ?ref= value is named, shortened to this, as unknown.
