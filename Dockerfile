@@ -15,12 +15,10 @@
 # no compiler, node, npm or bun; runs as an unprivileged user. Migrations are not run
 # at start: `migrate` is a separate command (compose runs it once, before the app).
 #
-# Build arguments:
-#   PUBLIC_URL           the address browsers open (default http://localhost:3000). The
-#                        frontend is built to reach the websocket at that port on the
-#                        page's own host name (or at the standard port over https), so
-#                        publish the container on that port or set PUBLIC_URL, e.g.
-#                        https://referral.example.com behind a TLS proxy.
+# The image serves any address: the built frontend opens its websocket at the page's own
+# origin (referral_app/infra/frontend.py), so nothing about the public URL is built in.
+#
+# Build argument:
 #   NPM_CONFIG_REGISTRY  where npm and bun get packages (default the public npm registry).
 
 # One pinned base for both stages (an exact tag: Python 3.11.14 on Debian 12).
@@ -68,11 +66,8 @@ COPY scripts/docker-entrypoint.sh scripts/serve_prebuilt.py scripts/
 # scripts/serve_prebuilt.py). SECRET_KEY and DATABASE_URL only let the app module be
 # imported for the build; neither is kept in the image. The JavaScript packages are
 # dropped afterwards: the built files are all the server needs.
-ARG PUBLIC_URL=http://localhost:3000
 RUN SECRET_KEY=build-only-placeholder \
     DATABASE_URL=sqlite:////tmp/build.db \
-    REFLEX_API_URL="$PUBLIC_URL" \
-    REFLEX_DEPLOY_URL="$PUBLIC_URL" \
     reflex export --frontend-only --no-zip \
     && test -f .web/build/client/index.html \
     && rm -rf .web/node_modules .states /tmp/build.db
@@ -80,19 +75,16 @@ RUN SECRET_KEY=build-only-placeholder \
 
 FROM base AS runtime
 
-ARG PUBLIC_URL=http://localhost:3000
-ENV REFLEX_API_URL=$PUBLIC_URL \
-    REFLEX_DEPLOY_URL=$PUBLIC_URL
-
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
         --shell /usr/sbin/nologin app
 
 COPY --from=build /opt/venv /opt/venv
-# The code stays owned by root (read-only for the app); only .states, where Reflex
-# keeps page state when REFLEX_REDIS_URL is not set, is writable.
+# The code stays owned by root (read-only for the app). The server writes only under
+# /tmp/referral (RUN_DIR in scripts/docker-entrypoint.sh: a copy of the built frontend,
+# Reflex's state files, the metrics files), so the root filesystem can be read-only
+# with a writable /tmp (an emptyDir in deploy/kubernetes).
 COPY --from=build /app /app
-RUN install -d -o app -g app /app/.states
 
 USER 10001:10001
 EXPOSE 3000

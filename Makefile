@@ -29,4 +29,4 @@ bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis db 15 (~8 min): 
 	.venv/bin/python bench/run.py $(ARGS)
 
 clean:  ## Remove everything the commands install or build
-	rm -rf .web .venv .tools .stamps
+	rm -rf .web .run .venv .tools .stamps

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'referral.db'}")
     secret_key: str = Field(default_factory=_local_secret, min_length=1)
-    demo_mode: bool = True
+    demo_mode: bool = False  # production's default; scripts/run.sh turns it on for a local run
     default_region: str = "RU"
     code_length: int = Field(default=4, ge=4, le=10)
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
@@ -128,11 +128,24 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=5.0, ge=0.05, le=3600)
     webhook_retention_days: int = Field(default=7, ge=1, le=3650)
 
+    # --- Scale-out: the connection budget and the metrics endpoint (docs/deployment.md).
+    # PostgreSQL connections each worker process keeps (pool) and may open beyond them at
+    # peaks (overflow): instances x workers x (pool + overflow) must stay within the
+    # server's max_connections minus what others need (README "Connection budget").
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    db_max_overflow: int = Field(default=4, ge=0, le=200)
+    # Who may read /metrics: addresses or CIDR networks, comma-separated.
+    metrics_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default_factory=lambda: ("127.0.0.0/8", "::1/128")
+    )
     # --- Security (issue 10): origins, ... ---
     # The address browsers open, e.g. https://referral.example.com; empty: each request's own.
     public_url: str = ""
     # Other origins trusted with the user's and staff's credentials (CORS, websocket, forms).
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Slow clients (infra/server.py): headers (and an idle keep-alive connection), then the body.
+    http_header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    http_body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -161,7 +174,7 @@ class Settings(BaseSettings):
     def _level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allowed_networks", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
         value = _comma_list(value)

@@ -10,10 +10,11 @@
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
 #   by scripts/install-bun.sh, which the Dockerfile runs too.
 # - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, zbarimg
-#   (Debian's zbar-tools) to decode the QR code in a screenshot, and
+#   (zbar-tools) to read the profile's QR code back from a screenshot, nginx and
+#   PgBouncer for the scale-out tests, checkov (in .tools/checkov) for the manifests, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
-# REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH and NEWMAN_BIN.
+# REFLEX_TELEMETRY_ENABLED=false; with --dev also CHROMIUM_PATH, NEWMAN_BIN and CHECKOV_BIN.
 # Quiet unless something fails.
 
 _bs_say() { printf 'bootstrap: %s\n' "$*" >&2; }
@@ -32,6 +33,20 @@ _bs_quiet() {
 }
 
 _bs_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# Install Debian packages with apt-get: as root, or through sudo; otherwise say what to run.
+_bs_apt() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            _bs_say "missing: $*; run as root: apt-get install -y $*"
+            return 1
+        fi
+    fi
+    _bs_say "installing $* with apt-get..."
+    _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+    _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
 
 _bs_main() {
     local dev=0 arg
@@ -63,6 +78,7 @@ _bs_main() {
     if [ "$dev" -eq 1 ]; then
         export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
         export NEWMAN_BIN="$root/.tools/newman/node_modules/.bin/newman"
+        export CHECKOV_BIN="$root/.tools/checkov/bin/checkov"
     fi
     unset _BS_BUN
     return 0
@@ -75,10 +91,13 @@ _bs_setup() {
         flock 9 || return 1
     fi
 
-    # 1. Virtualenv.
+    # 1. Virtualenv. A bare Debian lacks python3-venv (ensurepip): installed with apt-get.
     if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
         _bs_say "creating .venv with $(command -v python3)"
         rm -rf "$venv"
+        if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+            _bs_apt "python3-venv" || return 1
+        fi
         _bs_quiet python3 -m venv "$venv" || return 1
         rm -f "$stamps"/pip-*.sha256
     fi
@@ -107,6 +126,10 @@ _bs_setup() {
     fi
 
     # 3. bun, from the npm registry: the same script as the Dockerfile's build stage.
+    #    npm (with the Node.js it runs on) comes from Debian when it is missing.
+    if ! command -v npm >/dev/null 2>&1; then
+        _bs_apt npm || return 1
+    fi
     if [ -z "${NPM_CONFIG_REGISTRY:-}" ]; then
         NPM_CONFIG_REGISTRY="$(npm config get registry 2>/dev/null)" || NPM_CONFIG_REGISTRY=""
         [ -n "$NPM_CONFIG_REGISTRY" ] || NPM_CONFIG_REGISTRY="https://registry.npmjs.org/"
@@ -115,24 +138,18 @@ _bs_setup() {
     local bun
     bun="$(bash "$root/scripts/install-bun.sh" "$root/.tools/bun")" || return 1
 
-    # 4. Chromium for the browser tests (never `playwright install`), and zbarimg
-    #    (zbar-tools), which reads the profile's QR code back from a screenshot.
-    local packages=""
-    if [ "$dev" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then packages="chromium"; fi
-    if [ "$dev" -eq 1 ] && ! command -v zbarimg >/dev/null 2>&1; then packages="$packages zbar-tools"; fi
-    if [ -n "$packages" ]; then
-        local sudo=""
-        if [ "$(id -u)" -ne 0 ]; then
-            if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-                _bs_say "missing:$packages; run as root: apt-get install -y$packages"
-                return 1
-            fi
-        fi
-        _bs_say "installing$packages with apt-get..."
-        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-        # shellcheck disable=SC2086  # one word per package
-        _bs_quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends $packages || return 1
+    # 4. Debian packages for the tests: Chromium for the browser tests (never `playwright
+    #    install`), zbarimg (zbar-tools) for the QR code test, nginx and PgBouncer for the
+    #    scale-out tests (tests/e2e/test_scale_out.py).
+    #    Only their programs are used; the tests start private instances (no service is
+    #    enabled or started here).
+    local missing=() package binary
+    for package in chromium:/usr/bin/chromium zbar-tools:/usr/bin/zbarimg nginx:/usr/sbin/nginx pgbouncer:/usr/sbin/pgbouncer; do
+        binary="${package#*:}"
+        [ "$dev" -eq 1 ] && [ ! -x "$binary" ] && missing+=("${package%%:*}")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        _bs_apt "${missing[@]}" || return 1
     fi
 
     # 5. newman for the Postman collection test, from the npm registry.
@@ -146,6 +163,22 @@ _bs_setup() {
         if [ "$("$newman" --version 2>/dev/null)" != "$newman_version" ]; then
             _bs_say "newman at $newman does not run"
             return 1
+        fi
+    fi
+
+    # 6. checkov (the manifest scanner of tests/deploy/test_kubernetes.py) in a virtualenv
+    #    of its own: it pins packaging<24, which Reflex and pytest cannot live with.
+    local checkov_venv="$root/.tools/checkov" checkov_hash
+    if [ "$dev" -eq 1 ]; then
+        checkov_hash="$(_bs_hash "$root/requirements-checkov.txt" <(echo "$pyver"))" || return 1
+        if [ "$(cat "$stamps/pip-checkov.sha256" 2>/dev/null)" != "$checkov_hash" ] \
+            || [ ! -x "$checkov_venv/bin/checkov" ]; then
+            _bs_say "installing checkov (requirements-checkov.txt) into .tools/checkov..."
+            rm -rf "$checkov_venv"
+            _bs_quiet python3 -m venv "$checkov_venv" || return 1
+            _bs_quiet "$checkov_venv/bin/python" -m pip install --disable-pip-version-check \
+                -r "$root/requirements-checkov.txt" || return 1
+            echo "$checkov_hash" >"$stamps/pip-checkov.sha256"
         fi
     fi
 

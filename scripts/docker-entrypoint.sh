@@ -3,7 +3,10 @@
 #
 #   docker-entrypoint.sh serve         the app on 0.0.0.0:3000 (the default command):
 #                                      frontend, websocket /_event, /api and /admin on
-#                                      one port, from the frontend built into the image
+#                                      one port, from the frontend built into the image,
+#                                      copied to RUN_DIR (default /tmp/referral) with the
+#                                      server's other writable files, so the image itself
+#                                      can stay read-only
 #   docker-entrypoint.sh migrate       apply the database migrations (reflex db migrate);
 #                                      run once per release, never by each replica
 #   docker-entrypoint.sh healthcheck   exit 0 if GET /api/health answers 200 (the
@@ -40,6 +43,23 @@ case "${1:-serve}" in
             GRANIAN_WORKERS="${WORKERS:-$(nproc)}"
             export GRANIAN_WORKERS
         fi
+        # Everything the server writes, in one directory of this container's own, made
+        # anew at each start: Reflex's web directory (a copy of the build), its state
+        # files (used without Redis) and the metrics of the workers (prometheus-client's
+        # multiprocess mode, whose files must not outlive the processes that wrote them).
+        run_dir="${RUN_DIR:-/tmp/referral}"
+        if [ ! -f .web/build/client/index.html ]; then
+            echo "docker-entrypoint: .web/build/client is missing (build the image with the Dockerfile)" >&2
+            exit 2
+        fi
+        rm -rf "$run_dir"
+        mkdir -p "$run_dir/web/build" "$run_dir/states" "$run_dir/metrics" "$run_dir/reflex"
+        cp -R .web/build/client "$run_dir/web/build/client"
+        REFLEX_WEB_WORKDIR="$run_dir/web"
+        REFLEX_STATES_WORKDIR="$run_dir/states"
+        REFLEX_DIR="$run_dir/reflex"
+        PROMETHEUS_MULTIPROC_DIR="$run_dir/metrics"
+        export REFLEX_WEB_WORKDIR REFLEX_STATES_WORKDIR REFLEX_DIR PROMETHEUS_MULTIPROC_DIR
         exec python scripts/serve_prebuilt.py --host 0.0.0.0 --port "$PORT"
         ;;
     migrate)

@@ -84,3 +84,86 @@ def test_the_trusted_proxies_default_to_the_setting(monkeypatch):
     assert client_ip(PROXY, CLIENT) == PROXY
     monkeypatch.setattr(settings, "trusted_proxies", ("10.0.0.0/8",))
     assert client_ip(PROXY, CLIENT) == CLIENT
+
+
+# The middleware: every caller (API, Reflex's socket, admin, access log) reads what it resolved.
+
+from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip, resolve  # noqa: E402
+
+
+def scope_with(peer: str, *headers: tuple[str, str], kind: str = "http", scheme: str = "http") -> dict:
+    return {
+        "type": kind, "scheme": scheme, "client": (peer, 5000),
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers],
+    }
+
+
+def test_every_x_forwarded_for_line_counts_in_order():
+    """A proxy that adds its own header line: the client's line first, the proxy's last."""
+    scope = scope_with(PROXY, ("X-Forwarded-For", SPOOFED), ("X-Forwarded-For", CLIENT))
+    assert request_client_ip(resolve(scope, (PROXY,))) == CLIENT
+    scope = scope_with(PROXY, ("X-Forwarded-For", f"{SPOOFED}, 192.0.2.67"), ("X-Forwarded-For", f"{CLIENT}, {PROXY_2}"))
+    assert request_client_ip(resolve(scope, ("10.0.0.0/24",))) == CLIENT
+    # From an untrusted peer no line counts.
+    assert request_client_ip(resolve(scope_with(CLIENT, ("X-Forwarded-For", SPOOFED)), (PROXY,))) == CLIENT
+
+
+@pytest.mark.parametrize(
+    ("lines", "scheme"),
+    [
+        (["https"], "https"),
+        (["HTTPS "], "https"),
+        (["http"], "http"),
+        (["https", "http"], "http"),  # the nearest proxy wrote the last line
+        (["http, https"], "https"),
+        (["ftp"], "http"),
+        (["https, gopher"], "http"),
+        ([], "http"),
+    ],
+)
+def test_the_scheme_is_the_one_the_nearest_trusted_proxy_reports(lines, scheme):
+    headers = [("X-Forwarded-Proto", line) for line in lines]
+    assert resolve(scope_with(PROXY, *headers), (PROXY,))["scheme"] == scheme
+    # With X-Forwarded-For or without it.
+    assert resolve(scope_with(PROXY, ("X-Forwarded-For", CLIENT), *headers), (PROXY,))["scheme"] == scheme
+    # A client talking to us directly cannot claim HTTPS.
+    assert resolve(scope_with(CLIENT, *headers), (PROXY,))["scheme"] == "http"
+
+
+def test_a_websocket_behind_a_tls_proxy_is_wss():
+    scope = scope_with(PROXY, ("X-Forwarded-Proto", "https"), ("X-Forwarded-For", CLIENT), kind="websocket", scheme="ws")
+    resolved = resolve(scope, (PROXY,))
+    assert resolved["scheme"] == "wss" and request_client_ip(resolved) == CLIENT
+
+
+def test_the_middleware_rewrites_the_scope_for_everything_behind_it(monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(settings, "trusted_proxies", ("10.0.0.0/8",))
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append((scope["client"], scope["scheme"]))
+
+    scope = scope_with(PROXY, ("X-Forwarded-For", SPOOFED), ("X-Forwarded-For", CLIENT), ("X-Forwarded-Proto", "https"))
+    asyncio.run(ProxyHeadersMiddleware(app)(scope, None, None))
+    assert seen == [((CLIENT, 0), "https")]
+    assert scope["client"] == (PROXY, 5000)  # the caller's scope is not changed
+
+
+def test_the_api_the_admin_and_the_log_read_one_client(monkeypatch, db, caplog):
+    """Behind a trusted proxy that adds its own line: the send limit per IP, the staff login's
+    per-IP lock and the access log all count the client the proxy saw."""
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from referral_app.api.app import api
+    from tests.api.conftest import CLIENT_ADDRESS
+
+    monkeypatch.setattr(settings, "trusted_proxies", (CLIENT_ADDRESS[0],))
+    caplog.set_level(logging.INFO, logger="referral_app.requests")
+    with TestClient(api, client=CLIENT_ADDRESS) as client:
+        client.get("/api/health", headers=[("X-Forwarded-For", SPOOFED), ("X-Forwarded-For", CLIENT)])
+    [record] = [r for r in caplog.records if r.name == "referral_app.requests"]
+    assert record.client == CLIENT

@@ -1,4 +1,4 @@
-"""How the prebuilt pages are served (referral_app/infra/frontend.py), on a stand-in for
+"""How the prebuilt pages are served (referral_app/infra/static_pages.py), on a stand-in for
 Reflex's static mount: cache lifetimes, and /page served as /page/ without a redirect."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from referral_app.infra import frontend
+from referral_app.infra import static_pages as frontend
 
 
 def serve(path: str, content_type: bytes = b"text/html; charset=utf-8", status: int = 200, method: str = "GET"):

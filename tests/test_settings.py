@@ -19,7 +19,7 @@ READ_SETTINGS = (
     "print(s.database_url, s.demo_mode, s.code_length, s.default_region, s.secret_key)"
 )
 # Read by the start scripts (scripts/run.sh, the container's entrypoint), not by the app.
-SCRIPT_VARIABLES = {"PORT", "WORKERS"}
+SCRIPT_VARIABLES = {"PORT", "WORKERS", "HOST"}
 
 
 def _clean_environment(env: dict[str, str]) -> dict[str, str]:
@@ -81,6 +81,9 @@ def test_an_empty_variable_counts_as_unset():
         ("REFERRAL_PAGE_SIZE", "1000", "less than or equal to 100"),
         ("DEFAULT_LANGUAGE", "english", "pattern"),
         ("DEFAULT_LANGUAGE", "de", "no catalogue for 'de'"),
+        ("DB_POOL_SIZE", "0", "greater than or equal to 1"),
+        ("DB_MAX_OVERFLOW", "-1", "greater than or equal to 0"),
+        ("METRICS_ALLOWED_NETWORKS", "127.0.0.1, anywhere", "'anywhere' is not an IP address or network"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(variable, value, says):

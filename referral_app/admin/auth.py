@@ -51,6 +51,7 @@ from referral_app.domain.errors import InvalidCredentials, StaffLockedOut
 from referral_app.domain.staff import STAFF_SESSION_TTL, StaffIdentity
 from referral_app.i18n import translate
 from referral_app.infra import cookies
+from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 from referral_app.infra.client_ip import request_client_ip
 from referral_app.infra.db import session_scope
 from referral_app.infra.origins import origin_allowed, source_origin
@@ -130,16 +131,22 @@ class AdminGuard:
         )
 
         if scope["method"] not in SAFE_METHODS:
-            body = await _read_body(receive)
-            if body is None:
+            try:
+                body = await read_body(receive, MAX_FORM_BYTES)
+            except BodyTooLarge:
                 await PlainTextResponse(translate("request.too_large", limit=MAX_FORM_BYTES), 413)(scope, receive, send)
+                return
+            except ClientGone:
                 return
             if not origin_allowed(source_origin(scope), scope) or not hmac.compare_digest(
                 _submitted_token(scope, body), _token_for(binding)
             ):
                 await _refuse(scope)(scope, receive, send)
                 return
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
+
+        if path.startswith("/statics/"):
+            new_binding = None  # the page's own response gives the browser its value
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and new_binding is not None:
@@ -151,32 +158,6 @@ class AdminGuard:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    body, more = b"", True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    return body
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def _submitted_token(scope: Scope, body: bytes) -> str:

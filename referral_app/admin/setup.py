@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 from sqladmin import Admin
 from sqladmin.authentication import login_required
 from starlette.requests import Request
@@ -54,4 +55,12 @@ def mount_admin(app: FastAPI) -> Admin:
     admin.add_base_view(DashboardView)
     for view in VIEWS:
         admin.add_view(view)
+
+    @app.get("/admin", include_in_schema=False)
+    def admin_without_slash(request: Request) -> RedirectResponse:
+        """``/admin`` (as people type it) goes to the admin at ``/admin/``; without this the
+        web app's catch-all would answer 404."""
+        query = request.url.query
+        return RedirectResponse("/admin/" + (f"?{query}" if query else ""), status_code=308)
+
     return admin

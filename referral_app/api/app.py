@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
@@ -13,11 +13,16 @@ from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
     ContentLanguage,
+    HeadAsGetMiddleware,
     SecureCookiesOnHttps,
     SecurityHeadersMiddleware,
+    canonical_api_path,
 )
-from referral_app.infra.frontend import FrontendServing
+from referral_app.infra import metrics
+from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
+from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
+from referral_app.infra.server import BodyTimeoutMiddleware
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -59,18 +64,40 @@ def _openapi_without_422() -> dict:
 
 
 api.openapi = _openapi_without_422
+# Innermost: the routes see HEAD as GET; everything outside it (logs, metrics) sees HEAD.
+api.add_middleware(HeadAsGetMiddleware)
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
 # Before ApiRequestMiddleware answers (413, 415), so its errors are in the caller's language too.
 api.add_middleware(ContentLanguage)
 api.add_middleware(FrontendServing)
-# Outermost: it times, ids and logs every request, including those the others refuse.
+# A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
+api.add_middleware(BodyTimeoutMiddleware)
+# It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
+# Counts and times every request (referral_app/infra/metrics.py).
+api.add_middleware(
+    metrics.MetricsMiddleware,
+    routes=lambda: [*routes.router.routes, *browser_session.router.routes, *health.router.routes, *api.router.routes],
+    canonical_path=lambda path: canonical_api_path(path) if path.startswith("/api/") else path,
+)
+# Outermost: the client's address and scheme from trusted proxies, once, for all of the above.
+api.add_middleware(ProxyHeadersMiddleware)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
 api.include_router(health.router)
 mount_admin(api)
+
+
+@api.get("/metrics", include_in_schema=False)
+def prometheus_metrics(request: Request) -> Response:
+    """The Prometheus text format, for clients in ``METRICS_ALLOWED_NETWORKS`` only; to
+    anyone else it does not exist (the same 404 as any unknown path)."""
+    if not metrics.may_read_metrics(request_client_ip(request.scope)):
+        return error_response(404, "request.not_found")
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 @api.api_route(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from referral_app.infra.client_ip import client_ip
+from referral_app.infra.client_ip import request_client_ip as scope_client_ip
 from referral_app.domain.errors import NotAuthenticated
 
 # Declared for the OpenAPI document ("Authorize" in the docs); the header is parsed below
@@ -35,10 +35,8 @@ Token = Annotated[str, Depends(session_token)]
 
 
 async def request_client_ip(request: Request) -> str:
-    """The caller's address (``X-Forwarded-For`` only from a trusted proxy)."""
-    peer = request.client.host if request.client else None
-    # Proxies may add their own header line: read all of them, in order.
-    return client_ip(peer, ", ".join(request.headers.getlist("x-forwarded-for")))
+    """The caller's address, as ``infra/client_ip.py`` resolved it from the socket and trusted proxies."""
+    return scope_client_ip(request.scope)
 
 
 ClientIp = Annotated[str, Depends(request_client_ip)]

@@ -13,6 +13,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
+
+# Domain errors whose HTTP status is not 400 (besides the classes handled below).
+STATUS_BY_CODE = {"request.origin_not_allowed": 403}
 from referral_app.i18n import translate
 
 logger = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
         return error_response(429, error.code, headers={"Retry-After": str(error.retry_after)}, **error.params)
     if isinstance(error, Unavailable):
         return error_response(503, error.code)
-    return error_response(400, error.code, field=error.field, **error.params)
+    return error_response(STATUS_BY_CODE.get(error.code, 400), error.code, field=error.field, **error.params)
 
 
 def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -55,9 +58,16 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     return error_response(400, "request.field_invalid", field=field)
 
 
+# A client error is never "try again": each status has a code that says what is wrong.
+HTTP_ERROR_CODES = {
+    400: "request.malformed", 404: "request.not_found", 405: "request.method_not_allowed", 408: "request.timeout",
+}
+
+
 def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-    codes = {404: "request.not_found", 405: "request.method_not_allowed"}
-    code = codes.get(error.status_code, "error.unknown")
+    code = HTTP_ERROR_CODES.get(error.status_code)
+    if code is None:
+        code = "request.malformed" if 400 <= error.status_code < 500 else "error.unknown"
     return error_response(error.status_code, code, headers=getattr(error, "headers", None))
 
 

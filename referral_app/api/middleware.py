@@ -1,14 +1,19 @@
-"""Request hygiene for ``/api``: path aliases, body size limit and JSON-only bodies.
+"""Request hygiene for ``/api``: path aliases, body size limit, JSON-only bodies, and JSON
+that can never be valid refused with a code that says why (never "try again").
 
 Pure ASGI, so it can answer before FastAPI parses anything.
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.api.errors import error_response
 from referral_app.i18n import choose_language, use_language
+from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 
 MAX_BODY_BYTES = 16 * 1024
 API_PREFIX = "/api/"
@@ -16,6 +21,83 @@ VERSION_PREFIX = "/api/v1/"
 # Paths that are not versioned routes and keep their exact spelling.
 UNVERSIONED = ("/api/docs", "/api/openapi.json", "/api/static-docs", "/api/redoc")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# No request of this API nests deeper than 2; a parser walking 1,500 levels would recurse.
+MAX_JSON_DEPTH = 32
+# The largest integer any store or language on the way takes without loss.
+MAX_JSON_INTEGER = 2**63 - 1
+
+
+class _NumberOutOfRange(ValueError):
+    pass
+
+
+def _integer(text: str) -> int:
+    # Checked on the digits, before int() does 4,300-digit conversions.
+    if len(text.lstrip("-")) > 19 or abs(value := int(text)) > MAX_JSON_INTEGER:
+        raise _NumberOutOfRange(text)
+    return value
+
+
+def _real(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NumberOutOfRange(text)
+    return value
+
+
+def _not_json(name: str):
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+def _nesting_depth(text: str, limit: int) -> int:
+    """How deep arrays and objects nest in ``text`` (strings skipped), up to ``limit + 1``."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def json_body_problem(body: bytes) -> str | None:
+    """The error code for a JSON body that can never be valid (RFC 8259), or None.
+
+    ``request.not_utf8`` (not UTF-8, or text with unpaired surrogates), ``request.json_too_deep``
+    (more than ``MAX_JSON_DEPTH`` levels), ``request.invalid_json`` (not JSON, NaN or Infinity
+    included) and ``request.number_out_of_range`` (an integer beyond 64 bits, a number beyond
+    a double).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "request.not_utf8"
+    if _nesting_depth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        return "request.json_too_deep"
+    try:
+        value = json.loads(text, parse_int=_integer, parse_float=_real, parse_constant=_not_json)
+    except _NumberOutOfRange:
+        return "request.number_out_of_range"
+    except (ValueError, RecursionError):
+        return "request.invalid_json"
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # "\ud800": valid JSON syntax, but no text
+        return "request.not_utf8"
+    return None
 
 
 def canonical_api_path(path: str) -> str:
@@ -53,32 +135,22 @@ class ApiRequestMiddleware:
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
-                return
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            await error_response(413, "request.too_large", limit=MAX_BODY_BYTES)(scope, receive, send)
+            return
+        except ClientGone:
+            return
         content_type = headers.get("content-type")
         if (body or content_type) and not _is_json(content_type or ""):
             await error_response(415, "request.not_json")(scope, receive, send)
             return
+        if body.strip() and (problem := json_body_problem(body)) is not None:
+            await error_response(400, problem)(scope, receive, send)
+            return
 
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 # Reflex runs event scripts through eval() and React inlines its bootstrap script, so
@@ -175,3 +247,37 @@ class ContentLanguage:
 
         with use_language(language):
             await self.app(scope, receive, send_with_language)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` answers wherever ``GET`` does (SPEC §4): the same status and headers, no body.
+
+    Load balancers and uptime checks probe with ``HEAD``; FastAPI routes declared with
+    ``GET`` would answer it 405. The request goes on as a ``GET`` and the body of the
+    answer is dropped (``Content-Length`` stays that of the ``GET``, as RFC 9110 §9.3.2
+    allows). Pure ASGI, outermost, so it covers the API, the admin, the pages and their files.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        done = False
+
+        async def send_without_body(message: Message) -> None:
+            nonlocal done
+            if message["type"] == "http.response.body":
+                if done:
+                    return
+                if message.get("more_body", False):
+                    return
+                done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from referral_app.domain import codes, limits, phones, users
+from referral_app.domain import codes, events, limits, phones, users
 from referral_app.domain.clock import utcnow
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.errors import AccountDisabled
@@ -41,6 +41,7 @@ async def send_code(issued: IssuedCode, sender: SmsSender, language: str | None 
     minutes = issued.ttl_seconds // 60
     text = translate_plural("sms.code", minutes, language, code=issued.code, minutes=minutes)
     await sender.send(issued.phone_number, text)
+    events.emit("code_sent")
 
 
 def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = None) -> User:
@@ -59,4 +60,5 @@ def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = N
     if not user.is_active:
         raise AccountDisabled()
     logger.info("signed in", extra={"event": "sign_in", "user_id": user.id})  # never the phone's code
+    events.emit("sign_in")
     return user

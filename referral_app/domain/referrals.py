@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, text, tuple_, update
 from sqlmodel import Session, select
 
-from referral_app.domain import webhooks
+from referral_app.domain import events, webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import (
     AlreadyActivated,
@@ -162,6 +162,7 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
         db.rollback()
         raise
     logger.info("invite activated", extra={"event": "invite_activated", "user_id": user_id, "inviter_id": owner.id})
+    events.emit("invite_activated")
     return owner
 
 

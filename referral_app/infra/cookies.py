@@ -13,8 +13,6 @@ which ``infra/proxy.py`` sets from a trusted proxy's ``X-Forwarded-Proto``).
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
-
 from starlette.types import Scope
 
 from referral_app.settings import settings
@@ -71,23 +69,15 @@ def expired_cookie_header_value(name: str, secure: bool) -> bytes:
     return cookie_header_value(name, "", secure, max_age=0) + b"; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
-def session_token_from_header(cookie_header: str) -> str | None:
-    """The session token in a raw ``Cookie`` header, if there is one."""
-    cookies = SimpleCookie()
-    try:
-        cookies.load(cookie_header or "")
-    except CookieError:
-        return None
-    morsel = cookies.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+def session_token_from_header(header: str | None, secure: bool) -> str | None:
+    """The browser's session token in a raw ``Cookie`` header (see :func:`read_cookie`)."""
+    return read_cookie(header, SESSION_COOKIE, secure)
 
 
-def session_cookie_options() -> dict:
-    """HttpOnly (scripts never see the token), SameSite=Lax; ``SecureCookiesOnHttps`` adds Secure."""
-    return {
-        "key": SESSION_COOKIE,
-        "httponly": True,
-        "samesite": "lax",
-        "path": "/",
-        "max_age": settings.session_ttl_days * 24 * 3600,
-    }
+def session_cookie(token: str, secure: bool) -> bytes:
+    """The ``Set-Cookie`` value of the browser's session cookie (it lives as long as the session)."""
+    return cookie_header_value(SESSION_COOKIE, token, secure, max_age=settings.session_ttl_days * 24 * 3600)
+
+
+def expired_session_cookie(secure: bool) -> bytes:
+    return expired_cookie_header_value(SESSION_COOKIE, secure)

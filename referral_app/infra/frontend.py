@@ -1,78 +1,150 @@
-"""How the prebuilt pages are served (Reflex mounts ``.web/build/client`` on the backend in
-production): cache lifetimes, and pages without a detour through a redirect.
+"""The one place that leans on Reflex internals: the built frontend and its server.
 
-- ``/assets/*`` are Vite's content-hashed files: a new build gives new names, so they are
-  cached for a year, ``immutable`` (RFC 8246). Pages themselves are revalidated each
-  time (``no-cache``), so a new build reaches everyone at once.
-- ``/profile`` is served as ``/profile/`` is; Starlette's static files would first
-  answer ``307`` to add the slash, a round trip on every sign-in.
+Reflex 0.10.1 writes the backend's address into the built JavaScript (``.web/env.json``,
+bundled as ``assets/reflex-env-<hash>.js``): ``api_url`` (default
+``http://localhost:<backend_port>``) with ``/_event`` (websocket), ``/_upload`` and
+``/ping``. At run time ``getBackendURL`` in ``.web/utils/state.js`` swaps a ``localhost``
+(or ``0.0.0.0``/``::``) host name for the page's host name, and over https also drops the
+port, but over http it keeps the port the build was made with. So a build served on
+another port (two instances from one checkout, a proxy on port 8080, a container published
+on a port other than 3000) opens its websocket to the wrong server. Reflex has no setting
+for "the page's own origin" (``api_url`` must be an absolute URL, and ``REFLEX_API_URL``
+is read at build time).
+
+:class:`SameOriginPlugin` is the one change: a Reflex plugin (the public ``rx.plugins``
+API, the same hook Reflex's own ``EmbedPlugin`` uses) that, at compile time, makes
+``getBackendURL`` take the page's port as well as its host name, also over https.
+An ``api_url`` with a real host name is left alone, so a backend on another origin
+still works. If a Reflex upgrade changes the function, the build stops with :class:`FrontendPatchError` (and
+``tests/deploy/test_frontend.py`` fails) instead of shipping a frontend that talks to the
+wrong place.
+
+:func:`serve_prebuilt` serves a frontend built beforehand (``reflex export --frontend-only
+--no-zip``) with the backend on one port; ``scripts/serve_prebuilt.py`` (the container) and
+``scripts/run.sh`` (``make run``) both start the app through it.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import json
+import os
+import sys
 from pathlib import Path
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import reflex as rx
 
-HASHED_ASSETS_PREFIX = "/assets/"
-IMMUTABLE = b"public, max-age=31536000, immutable"
-REVALIDATE = b"no-cache"
-# Files of our own in assets/ (not hashed): a day.
-ONE_DAY = b"public, max-age=86400"
-UNHASHED_FILES = ("/favicon.svg", "/favicon.ico")
+# .web/utils/state.js, relative to the web directory (as add_modify_task expects).
+STATE_JS = "utils/state.js"
+MARKER = "referral_app SameOriginPlugin"
+
+# (what Reflex 0.10.1 writes, what we write instead); each must occur exactly once.
+_REPLACEMENTS = (
+    (
+        "    const frontend_hostname = window.location.hostname;\n"
+        "    endpoint.hostname = frontend_hostname;\n",
+        f"    // {MARKER}: the page's own host name and port, so one build serves any origin.\n"
+        "    // (Not endpoint.host = location.host: without a port that keeps the built one.)\n"
+        "    endpoint.hostname = window.location.hostname;\n"
+        "    endpoint.port = window.location.port;\n",
+    ),
+    (
+        '      endpoint.port = ""; // Assume websocket is on https port via load balancer.\n',
+        f"      endpoint.port = window.location.port; // {MARKER}: the page's own port.\n",
+    ),
+)
 
 
-def static_dir() -> Path:
-    from reflex.utils import prerequisites
+class FrontendPatchError(RuntimeError):
+    """Reflex's ``getBackendURL`` no longer looks as this module expects (a Reflex upgrade)."""
+
+
+def same_origin_state_js(source: str) -> str:
+    """Return ``utils/state.js`` with ``getBackendURL`` aimed at the page's own origin.
+
+    Idempotent (a second compile sees the marker and changes nothing).
+
+    Raises:
+        FrontendPatchError: when the text to replace is missing or ambiguous.
+    """
+    if MARKER in source:
+        return source
+    for old, new in _REPLACEMENTS:
+        if source.count(old) != 1:
+            raise FrontendPatchError(
+                f"{STATE_JS}: expected exactly one {old.strip()!r} in getBackendURL; "
+                "Reflex changed it. See referral_app/infra/frontend.py."
+            )
+        source = source.replace(old, new)
+    return source
+
+
+# The host names that getBackendURL replaces with the page's (Reflex 0.10.1, state.js).
+SAME_DOMAIN_HOSTNAMES = ("localhost", "0.0.0.0", "::", "0:0:0:0:0:0:0:0")
+
+
+def backend_base_url_js() -> str:
+    """A JavaScript expression for the backend's base URL as the built page reaches it:
+    the page's own origin, unless ``api_url`` names a real host (a backend elsewhere).
+    For scripts run in the page (``rx.call_script``) that call the backend themselves."""
+    from urllib.parse import urlsplit
+
+    api_url = rx.config.get_config().api_url
+    host = (urlsplit(api_url).hostname or "").strip("[]")
+    if host in SAME_DOMAIN_HOSTNAMES:
+        return "new URL(window.location.origin)"
+    return f"new URL({json.dumps(api_url)})"
+
+
+class SameOriginPlugin(rx.plugins.Plugin):
+    """Reflex plugin: the built frontend talks to the backend at the page's own origin."""
+
+    def pre_compile(self, **context):
+        context["add_modify_task"](STATE_JS, same_origin_state_js)
+
+
+def serve_prebuilt(host: str, port: int, root: Path | None = None) -> int:
+    """Serve the frontend in ``<web dir>/build/client`` and the backend on ``host:port``.
+
+    What ``reflex run --env prod --single-port`` does after its build step (Reflex 0.10.1,
+    ``reflex.reflex._run_prod``): Granian with ``GRANIAN_WORKERS`` workers, the compiled
+    frontend mounted next to ``/_event``, ``/api`` and ``/admin``. The web directory is
+    ``.web`` or ``REFLEX_WEB_WORKDIR``; it is only read (the backend writes
+    ``backend/stateful_pages.json`` there). Returns the exit status: 0 after a graceful
+    stop (SIGTERM or SIGINT), 2 when there is no ``rxconfig.py`` or no build.
+    """
+    root = root or Path.cwd()
+    if not (root / "rxconfig.py").is_file():
+        print(f"serve_prebuilt: no rxconfig.py in {root}", file=sys.stderr)
+        return 2
+
+    os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
     from reflex_base import constants
+    from reflex_base.config import get_config
+    from reflex_base.environment import environment
 
-    return prerequisites.get_web_dir() / constants.Dirs.STATIC
+    from reflex.utils import exec as reflex_exec
+    from reflex.utils import prerequisites
 
+    index = prerequisites.get_web_dir() / constants.Dirs.STATIC / "index.html"
+    if not index.is_file():
+        print(
+            f"serve_prebuilt: {index} is missing; build the frontend first: "
+            "reflex export --frontend-only --no-zip",
+            file=sys.stderr,
+        )
+        return 2
 
-@lru_cache(maxsize=512)
-def _is_page_directory(path: str) -> bool:
-    relative = path.strip("/")
-    if not relative or "." in relative.rsplit("/", 1)[-1] or ".." in relative.split("/"):
-        return False
-    try:
-        return (static_dir() / relative / "index.html").is_file()
-    except OSError:  # a name too long for the file system, say: no page
-        return False
+    # What `reflex run --env prod --single-port` sets before it starts the server.
+    environment.REFLEX_COMPILE_CONTEXT.set(constants.CompileContext.RUN)
+    environment.REFLEX_ENV_MODE.set(constants.Env.PROD)
+    environment.REFLEX_SKIP_COMPILE.set(True)
+    config = get_config()
+    config._set_persistent(frontend_port=port, backend_port=port, backend_host=host)
 
-
-def cache_control_for(path: str, content_type: bytes) -> bytes | None:
-    if path.startswith(HASHED_ASSETS_PREFIX):
-        return IMMUTABLE
-    if path in UNHASHED_FILES:
-        return ONE_DAY
-    if content_type.startswith(b"text/html"):
-        return REVALIDATE
-    return None
-
-
-class FrontendServing:
-    """Pure ASGI: rewrites ``/page`` to ``/page/`` for prebuilt pages and sets ``Cache-Control``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["path"].startswith("/api/"):
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        if not path.endswith("/") and _is_page_directory(path):
-            scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
-
-        async def send_with_cache_control(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
-                value = cache_control_for(path, content_type)
-                if value is not None and b"cache-control" not in names:
-                    message = {**message, "headers": [*headers, (b"cache-control", value)]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cache_control)
+    reflex_exec.run_backend_prod(
+        host,
+        port,
+        config.loglevel.subprocess_level(),
+        mount_frontend_compiled_app=True,
+    )
+    return 0

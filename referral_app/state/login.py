@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from referral_app.infra.client_ip import client_ip
+from referral_app.infra.client_ip import client_address
 from referral_app.infra.db import session_scope
 from referral_app.domain import auth, invites, phones, referrals, sessions
 from referral_app.domain.errors import DomainError, RateLimited, TooManyAttempts
@@ -196,8 +196,9 @@ class LoginState(SessionState):
                 yield update
 
     def _client_ip(self) -> str:
-        # Reflex joins repeated header lines with ", ", so every X-Forwarded-For line counts.
-        return client_ip(self.router.session.client_ip, self.router.headers.raw_headers.get("x-forwarded-for"))
+        # The socket's client as infra/client_ip.py resolved it (trusted proxies included),
+        # which Reflex keeps for the connection.
+        return client_address(self.router.session.client_ip)
 
     @staticmethod
     def _issue(raw_phone: Any, ip: str):
@@ -267,6 +268,7 @@ class LoginState(SessionState):
             with session_scope() as db:
                 user = auth.sign_in(db, self.phone_number, raw)
                 claim = sessions.create_browser_claim(db, user.id)
+            self._hold_data_of(user.id)  # the page now shows this user's number
         except TooManyAttempts as error:
             self._fail(error)
             self.code_dead = "attempts"

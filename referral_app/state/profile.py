@@ -22,6 +22,7 @@ from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
 from urllib.parse import unquote
 
+from referral_app.infra import metrics
 from referral_app.i18n import TIMEZONE_COOKIE, format_moment, format_relative, known_timezone, translate, translate_plural
 from referral_app.infra.cookies import read_cookie
 from referral_app.infra.live import referral_feed
@@ -178,15 +179,16 @@ class ProfileState(SessionState):
                 self._watching = False
             return
         try:
-            while True:
-                updated = await subscription.wait(WATCH_CHECK_SECONDS)
-                if not await _page_is_open(client_token):
-                    return
-                if updated:
-                    async with self:
-                        if self._authenticated_user_id() != user_id:
-                            return
-                        await asyncio.to_thread(self._show_new_referrals, user_id)
+            with metrics.track_live_subscriber():
+                while True:
+                    updated = await subscription.wait(WATCH_CHECK_SECONDS)
+                    if not await _page_is_open(client_token):
+                        return
+                    if updated:
+                        async with self:
+                            if self._authenticated_user_id() != user_id:
+                                return
+                            await asyncio.to_thread(self._show_new_referrals, user_id)
         finally:
             await subscription.close()
             async with self:

@@ -303,3 +303,35 @@ def test_searches_still_find_by_part_of_a_number_and_by_code(admin, world):
     assert listed_ids(list_page(admin, "referral", search=world.alice_code)) == [world.bob_id]
     assert listed_ids(list_page(admin, "confirmation-code", search="+7912345678")) == [world.dave_code_id]
     assert listed_ids(list_page(admin, "session", search="3456780")) == [world.bob_session_id]
+
+
+# The staff login's per-IP lock behind a proxy that adds its own X-Forwarded-For line
+
+
+def test_the_per_ip_lock_counts_the_client_the_proxy_saw(db, staff_account, monkeypatch):
+    """The client writes an X-Forwarded-For line of its own, new on every try; the trusted proxy
+    adds a second line with the real address. Five failures lock that address, so the
+    correct password on the 11th try is refused."""
+    monkeypatch.setattr(settings, "trusted_proxies", (CLIENT_ADDRESS[0],))
+    real_client = "203.0.113.50"
+    with TestClient(api, client=CLIENT_ADDRESS) as proxy:
+        for attempt in range(10):
+            token = csrf_of(proxy)
+            response = proxy.post(
+                "/admin/login",
+                data={"username": f"guess{attempt}", "password": "whatever it is", "csrf_token": token},
+                headers=[("Origin", ORIGIN), ("X-Forwarded-For", f"10.9.9.{attempt}"),
+                         ("X-Forwarded-For", real_client)],
+                follow_redirects=False,
+            )
+            assert response.status_code == 400
+        token = csrf_of(proxy)
+        eleventh = proxy.post(
+            "/admin/login", data={"username": STAFF_NAME, "password": STAFF_PASSWORD, "csrf_token": token},
+            headers=[("Origin", ORIGIN), ("X-Forwarded-For", "10.9.9.99"), ("X-Forwarded-For", real_client)],
+            follow_redirects=False,
+        )
+        assert eleventh.status_code == 400
+    ips = {row[0] for row in db.exec(text("SELECT DISTINCT client_ip FROM staff_login_failures")).all()}
+    db.rollback()
+    assert ips == {real_client}

@@ -33,13 +33,17 @@ def test_logout_in_the_browser_ends_the_api_session(client):
     assert_error(client.get("/api/v1/profile/me/", headers=bearer(token)), 401, "auth.required")
 
 
+OWN_PAGE = {"Origin": "http://testserver"}  # what the sign-in page's fetch sends
+
+
 def test_browser_session_claim_sets_an_http_only_cookie_once(client, db):
     sign_in(client, PHONE_A)
     user_id = db.exec(select(User.id)).one()
     claim = sessions.create_browser_claim(db, user_id)
-    response = client.post("/api/v1/auth/browser_session/", json={"claim": claim})
+    url = "/api/v1/auth/browser_session/"
+    response = client.post(url, json={"claim": claim}, headers=OWN_PAGE)
     assert response.status_code == 204
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
-    assert_error(client.post("/api/v1/auth/browser_session/", json={"claim": claim}), 401, "auth.required")
-    assert_error(client.post("/api/v1/auth/browser_session/", json={"claim": 5}), 400, "request.field_invalid", "claim")
+    assert_error(client.post(url, json={"claim": claim}, headers=OWN_PAGE), 401, "auth.required")
+    assert_error(client.post(url, json={"claim": 5}, headers=OWN_PAGE), 400, "request.field_invalid", "claim")

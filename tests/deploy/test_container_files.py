@@ -183,7 +183,8 @@ def test_frontend_is_built_into_the_image_and_not_at_start():
     serve_branch = ENTRYPOINT.read_text().split("serve)", 1)[1].split(";;", 1)[0]
     assert "scripts/serve_prebuilt.py" in serve_branch
     assert "reflex run" not in serve_branch and "migrate" not in serve_branch
-    assert "mount_frontend_compiled_app=True" in SERVE_PREBUILT.read_text()
+    assert "from referral_app.infra.frontend import serve_prebuilt" in SERVE_PREBUILT.read_text()
+    assert "mount_frontend_compiled_app=True" in (ROOT / "referral_app" / "infra" / "frontend.py").read_text()
 
 
 def test_exported_commands_exist_in_this_reflex():
@@ -272,14 +273,12 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path):
 
 def test_compose_services_and_their_order():
     services = compose()["services"]
-    assert {"db", "redis", "migrate", "app"} <= set(services)
-    assert not any("proxy" in name or "nginx" in name or "caddy" in name for name in services), (
-        "a single port needs no reverse proxy"
-    )
+    assert {"db", "pgbouncer", "redis", "migrate", "app", "proxy"} <= set(services)
 
-    for name in ("db", "redis"):
+    for name in ("db", "redis", "proxy"):
         image = services[name]["image"]
         assert PINNED_IMAGE.match(image) and ":" in image, f"{name}: {image} is not pinned to a version"
+    for name in ("db", "redis"):
         assert "healthcheck" in services[name] and services[name]["healthcheck"]["test"], name
     assert services["db"]["image"].startswith("postgres:15.")
     assert services["redis"]["image"].startswith("redis:7.")
@@ -291,22 +290,65 @@ def test_compose_services_and_their_order():
 
     migrate, app = services["migrate"], services["app"]
     assert migrate["image"] == app["image"] and migrate["build"] == app["build"]
+    assert "args" not in app["build"], "the image serves any address: nothing is built in"
     assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     assert app["command"] == ["serve"]
     assert app["depends_on"] == {
-        "db": {"condition": "service_healthy"},
+        "pgbouncer": {"condition": "service_started"},
         "redis": {"condition": "service_healthy"},
         "migrate": {"condition": "service_completed_successfully"},
     }
-    assert any(str(port).endswith(":3000:3000") or str(port) == "3000:3000" for port in app["ports"])
+    # Any number of replicas: no fixed host port, no container name.
+    assert "ports" not in app and "container_name" not in app
+    assert app["expose"] == ["3000"]
     assert app["environment"]["REFLEX_REDIS_URL"] == "redis://redis:6379/0"
-    assert "@db:5432/" in app["environment"]["DATABASE_URL"]
+    # The app through PgBouncer, the migration straight to PostgreSQL.
+    assert "@pgbouncer:6432/" in app["environment"]["DATABASE_URL"]
+    assert "@db:5432/" in migrate["environment"]["DATABASE_URL"]
     assert "WORKERS" in app["environment"]
     assert app["healthcheck"]["test"] == ["CMD", "/app/scripts/docker-entrypoint.sh", "healthcheck"]
+    assert app["read_only"] is True and app["tmpfs"] == ["/tmp"]
     for service in (migrate, app):
         assert service["env_file"] in (".env", [".env"], [{"path": ".env", "required": True}])
         assert "SECRET_KEY" in service["environment"] and "DATABASE_URL" in service["environment"]
+
+    # The proxy: the same nginx configuration as the scale-out test, in front of `app`.
+    proxy = services["proxy"]
+    assert proxy["depends_on"] == {"app": {"condition": "service_healthy"}}
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in proxy["volumes"]}
+    assert mounts == {
+        "./deploy/nginx/compose.conf": "/etc/nginx/conf.d/default.conf",
+        "./deploy/nginx/referral-proxy.conf": "/etc/nginx/referral-proxy.conf",
+    }
+    for source in mounts:
+        assert (ROOT / source).is_file(), source
+    conf = (ROOT / "deploy" / "nginx" / "compose.conf").read_text()
+    assert re.search(r"server app:3000 resolve max_fails=\d+ fail_timeout=\d+s;", conf)
+    assert "include /etc/nginx/referral-proxy.conf;" in conf and "listen 8080;" in conf
+    assert any(str(port).endswith(":8080") for port in proxy["ports"])
+    # The app trusts the proxy's X-Forwarded-For: the stack's own network.
+    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert app["environment"]["TRUSTED_PROXIES"] == f"${{TRUSTED_PROXIES:-{subnet}}}"
+
+    pgbouncer = services["pgbouncer"]
+    assert pgbouncer["build"] == {"context": "deploy/pgbouncer"}
+    assert pgbouncer["environment"]["DB_HOST"] == "db" and "ports" not in pgbouncer
+
+
+def test_the_pgbouncer_image_passes_hadolint(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    dockerfile = ROOT / "deploy" / "pgbouncer" / "Dockerfile"
+    result = subprocess.run(
+        [str(_tool("hadolint")), "--no-color", "--failure-threshold", "style", "--format", "json", str(dockerfile)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert re.search(r"^FROM debian:\d+\.\d+-slim$", text, re.M) and re.search(r"^USER 10002:10002$", text, re.M)
 
 
 def test_compose_has_no_literal_secrets():
@@ -367,11 +409,16 @@ def test_compose_with_the_example_settings():
     assert set(values) >= {"SECRET_KEY", "POSTGRES_PASSWORD"}
     services = interpolate_tree(compose(), values)["services"]
     app = services["app"]["environment"]
-    assert app["DATABASE_URL"] == f"postgresql://referral:{values['POSTGRES_PASSWORD']}@db:5432/referral"
+    migrate = services["migrate"]["environment"]
+    assert migrate["DATABASE_URL"] == f"postgresql://referral:{values['POSTGRES_PASSWORD']}@db:5432/referral"
     assert app["SECRET_KEY"] == values["SECRET_KEY"]
     assert app["DEMO_MODE"] == "false"
     assert services["db"]["environment"]["POSTGRES_PASSWORD"] == values["POSTGRES_PASSWORD"]
-    assert services["app"]["ports"] == ["0.0.0.0:3000:3000"]
+    assert services["proxy"]["ports"] == ["0.0.0.0:3000:8080"]
+    assert services["app"]["environment"]["DATABASE_URL"] == (
+        f"postgresql://referral:{values['POSTGRES_PASSWORD']}@pgbouncer:6432/referral"
+    )
+    assert services["pgbouncer"]["environment"]["DB_PASSWORD"] == values["POSTGRES_PASSWORD"]
     assert '"$POSTGRES_USER"' in " ".join(services["db"]["healthcheck"]["test"])
     for required in ("SECRET_KEY", "POSTGRES_PASSWORD"):
         with pytest.raises(ValueError, match=required):
@@ -535,24 +582,59 @@ def test_entrypoint_refuses_to_start_without_settings(command, missing):
 def _fake_python(tmp_path: Path) -> dict[str, str]:
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    (fake_bin / "python").write_text('#!/bin/sh\necho "cwd=$(pwd) workers=${GRANIAN_WORKERS:-unset} args=$*"\n')
+    (fake_bin / "python").write_text(
+        '#!/bin/sh\necho "cwd=$(pwd) workers=${GRANIAN_WORKERS:-unset} web=${REFLEX_WEB_WORKDIR:-unset}'
+        ' states=${REFLEX_STATES_WORKDIR:-unset} metrics=${PROMETHEUS_MULTIPROC_DIR:-unset} args=$*"\n'
+    )
     (fake_bin / "python").chmod(0o755)
     return {**os.environ, "PATH": f"{fake_bin}:/usr/bin:/bin", "SECRET_KEY": "x", "DATABASE_URL": "sqlite://"}
 
 
+def _image_like_app_dir(tmp_path: Path) -> Path:
+    """An app directory laid out as in the image: the entrypoint and a built frontend."""
+    app = tmp_path / "app"
+    (app / "scripts").mkdir(parents=True)
+    shutil.copy2(ENTRYPOINT, app / "scripts" / "docker-entrypoint.sh")
+    (app / ".web" / "build" / "client").mkdir(parents=True)
+    (app / ".web" / "build" / "client" / "index.html").write_text("built")
+    return app
+
+
 def test_entrypoint_serve_command_and_workers(tmp_path):
     env = _fake_python(tmp_path)
-    env.pop("GRANIAN_WORKERS", None)
-    env.pop("REFLEX_REDIS_URL", None)
-    alone = _entrypoint("serve", env=env).stdout.strip()
-    assert alone == f"cwd={ROOT} workers=unset args=scripts/serve_prebuilt.py --host 0.0.0.0 --port 3000"
-    with_redis = {**env, "REFLEX_REDIS_URL": "redis://redis:6379/0"}
-    assert "workers=3 " in _entrypoint("serve", env={**with_redis, "WORKERS": "3"}).stdout
-    default = _entrypoint("serve", env={**with_redis, "WORKERS": ""}).stdout
+    app = _image_like_app_dir(tmp_path)
+    run_dir = tmp_path / "run"
+    env["RUN_DIR"] = str(run_dir)
+    for name in ("GRANIAN_WORKERS", "REFLEX_REDIS_URL", "REFLEX_WEB_WORKDIR", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    entrypoint = str(app / "scripts" / "docker-entrypoint.sh")
+
+    def serve(extra: dict[str, str]) -> str:
+        result = subprocess.run([entrypoint, "serve"], env={**env, **extra}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    (run_dir / "metrics").mkdir(parents=True)
+    (run_dir / "metrics" / "counter_123.db").write_text("left over by the last start")
+    alone = serve({})
+    assert alone == (
+        f"cwd={app} workers=unset web={run_dir}/web states={run_dir}/states metrics={run_dir}/metrics"
+        " args=scripts/serve_prebuilt.py --host 0.0.0.0 --port 3000"
+    )
+    # The server gets a copy of the build, and the metrics of an earlier start are gone.
+    assert (run_dir / "web" / "build" / "client" / "index.html").read_text() == "built"
+    assert list((run_dir / "metrics").iterdir()) == []
+    with_redis = {"REFLEX_REDIS_URL": "redis://redis:6379/0"}
+    assert "workers=3 " in serve({**with_redis, "WORKERS": "3"})
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    assert f"workers={nproc} " in default
+    assert f"workers={nproc} " in serve({**with_redis, "WORKERS": ""})
     # Any other command runs as given, in the app directory.
-    assert _entrypoint("python", "-c", "pass", env=env).stdout.startswith(f"cwd={ROOT} ")
+    other = subprocess.run([entrypoint, "python", "-c", "pass"], env=env, capture_output=True, text=True, timeout=60)
+    assert other.stdout.startswith(f"cwd={app} ")
+    # Without a build the server does not start.
+    (app / ".web" / "build" / "client" / "index.html").unlink()
+    missing = subprocess.run([entrypoint, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and ".web/build/client is missing" in missing.stderr
 
 
 # --- scripts/serve_prebuilt.py: the container's server -----------------------------------

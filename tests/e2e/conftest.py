@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Made-up host names on loopback, for pages of other origins (tests/e2e/test_cross_origin.py):
+    # http://app.example.test:<port> is the app, http://evil.example.test:<port> a sibling site.
+    "--host-resolver-rules=MAP *.example.test 127.0.0.1",
 ]
 SCREENSHOTS = ROOT / "screenshots"
 # A cold start installs the frontend packages and builds the production bundle.
@@ -118,19 +121,15 @@ def base_url(app_server) -> str:
 
 @contextmanager
 def another_app(app_server: RunningApp, tmp_path_factory, database: str | None = None, extra_env=None):
-    """Run a differently configured app instead of the session's one, then bring that back.
-
-    Two Reflex servers started from one folder would overwrite each other's .web build,
-    so they never run at the same time.
-    """
-    app_server.stop()
+    """Run a differently configured app beside the session's one (on the same database
+    unless ``database`` is given), from the same checkout; each serves a copy of its own
+    of the one frontend build (scripts/run.sh), so the two never cross-wire."""
     app = RunningApp(database or app_server.env["DATABASE_URL"], tmp_path_factory.mktemp("app") / "app.log", extra_env)
     try:
         app.start()
         yield app
     finally:
         app.stop()
-        app_server.start()
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,8 @@ def _as_postgres(command: list[str]) -> list[str]:
 class PrivatePostgres:
     """A throw-away cluster: trust auth, 127.0.0.1 only, its unix socket in its own directory."""
 
+    start_options = ""  # more ``-c name=value`` for the server
+
     def __init__(self) -> None:
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="referral-pg-"))
@@ -55,7 +57,7 @@ class PrivatePostgres:
         subprocess.run(_as_postgres(command), check=True, timeout=timeout, capture_output=True)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off {self.start_options}"
         self._run([f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "30", "start"])
 
     def stop(self, mode: str = "fast") -> None:
@@ -185,10 +187,8 @@ def services():
 
 @pytest.fixture(scope="module")
 def app(services, app_server, tmp_path_factory):
-    """scripts/run.sh on the private PostgreSQL and Redis, two workers, JSON logs.
-
-    It replaces the session's app while it runs (one folder serves one Reflex app at a time).
-    """
+    """scripts/run.sh on the private PostgreSQL and Redis, two workers, JSON logs, beside
+    the session's app."""
     postgres, redis_server = services
     extra_env = {
         "REFLEX_REDIS_URL": redis_server.url,

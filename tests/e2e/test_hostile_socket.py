@@ -1,0 +1,71 @@
+"""The running app's log, read while a hostile socket talks to it: no token, no forged line,
+no flood (referral_app/infra/logs.py)."""
+
+from __future__ import annotations
+
+import time
+
+from referral_app.domain import auth, sessions
+from reflex.state import FrontendEventExceptionState
+from tests.e2e.reflex_socket import EventSocket
+from tests.e2e.test_journey import new_phone
+
+
+def log_size(app_server) -> int:
+    return app_server.log.stat().st_size
+
+
+def log_since(app_server, offset: int) -> str:
+    with app_server.log.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode("utf-8", "replace")
+
+
+def wait_for(app_server, offset: int, text: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        written = log_since(app_server, offset)
+        if text in written:
+            return written
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in the log:\n{log_since(app_server, offset)[-3000:]}")
+
+
+def test_an_unknown_event_from_a_signed_in_socket_logs_no_token(app_server, app_db):
+    """Hole 3: the event was logged with its router data, the session cookie included; that
+    token then worked on the API for 30 days."""
+    phone = new_phone()
+    issued = auth.request_code(app_db, phone, "127.0.0.1")
+    user = auth.sign_in(app_db, phone, issued.code)
+    token = sessions.create_session(app_db, user.id)
+    app_db.rollback()
+    offset = log_size(app_server)
+    socket = EventSocket(app_server.port, origin=f"http://127.0.0.1:{app_server.port}",
+                         cookie=f"theme=dark; referral_session={token}")
+    try:
+        socket.emit("no_such_state.no_such_event\n2026-01-01T00:00:00.000Z INFO forged", {"code": issued.code})
+        socket.collect(1)
+    finally:
+        socket.close()
+    written = wait_for(app_server, offset, "no_such_event")
+    assert token not in written
+    assert "2026-01-01T00:00:00.000Z INFO forged" not in written.replace("\\n2026", "")
+    assert not any(line.startswith("2026-01-01T00:00:00.000Z") for line in written.splitlines())
+
+
+def test_frontend_reports_from_a_socket_that_is_not_signed_in_are_cut_and_limited(app_server):
+    """300 reports of 100 kB added 15 MB in seconds, and a newline forged a whole log line."""
+    offset = log_size(app_server)
+    name = f"{FrontendEventExceptionState.get_full_name()}.handle_frontend_exception"
+    report = "TypeError: broken\n2026-01-01T00:00:00.000Z INFO referral_app.domain.auth [-] forged\n" + "x" * 100_000
+    socket = EventSocket(app_server.port, origin=f"http://127.0.0.1:{app_server.port}")
+    try:
+        for _ in range(300):
+            socket.emit(name, {"info": report, "component_stack": "y" * 1000})
+        socket.collect(3)
+    finally:
+        socket.close()
+    written = wait_for(app_server, offset, "TypeError: broken")
+    assert len(written.encode()) < 50_000, len(written.encode())
+    assert "referral_app.domain.auth [-] forged" not in [line[25:] for line in written.splitlines()]
+    assert not any(line.startswith("2026-01-01T00:00:00.000Z") for line in written.splitlines())
