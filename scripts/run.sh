@@ -53,7 +53,7 @@ export PORT
 # image's, and compose's) is off. DEMO_MODE=false make run turns it off here too.
 if [ -z "${DEMO_MODE:-}" ]; then
     export DEMO_MODE=true
-    say "demo mode for this local run: sign-in codes are shown on the page (DEMO_MODE=false turns it off)"
+    echo "run: demo mode for this local run: sign-in codes are shown on the page (DEMO_MODE=false turns it off)" >&2
 fi
 
 # Several backend workers need shared state: only with Redis (WORKERS, default: the core count).
