@@ -16,6 +16,8 @@ config = rx.Config(
     backend_host="127.0.0.1",
     telemetry_enabled=False,
     show_built_with_reflex=False,
+    # Brotli beside gzip: the stylesheet and scripts a phone must load before the first paint.
+    frontend_compression_formats=["brotli", "gzip"],
     # CORS with credentials only for ALLOWED_ORIGINS and PUBLIC_URL: never "*", which Reflex's
     # CORS middleware answers by echoing any Origin (infra/origins.py).
     cors_allowed_origins=cors_origins(),

@@ -10,6 +10,7 @@ from sqlmodel import Field, Relationship, SQLModel
 PHONE_MAX_LENGTH = 16
 INVITE_CODE_LENGTH = 6
 HASH_LENGTH = 64  # hex SHA-256 / HMAC-SHA256
+LANGUAGE_MAX_LENGTH = 8
 
 
 class User(SQLModel, table=True):
@@ -39,6 +40,8 @@ class User(SQLModel, table=True):
     created_at: datetime
     # Staff can deactivate a user: no sign-in, and their sessions stop working.
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    # The language the person chose (a catalogue's name, e.g. "ru"); None: never chose one.
+    language: str | None = Field(default=None, max_length=LANGUAGE_MAX_LENGTH)
 
     # For the admin views only; the domain layer queries columns, never these.
     invited_by: Optional["User"] = Relationship(

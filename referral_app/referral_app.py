@@ -4,23 +4,49 @@ import reflex as rx
 
 from referral_app import models  # noqa: F401  (registers the tables for Alembic)
 from referral_app.api.app import api
+from referral_app.components.head import head_components
 from referral_app.i18n import translate
 from referral_app.infra.logs import configure_logging, frontend_exception_handler
 from referral_app.infra.origins import guard_event_socket
 from referral_app.pages.login import login_page
+from referral_app.pages.not_found import NotFoundState, not_found_page
 from referral_app.pages.profile import profile_page
-from referral_app.state.base import HydrateSessionCheck
+from referral_app.state.base import HydrateSessionCheck, SessionState
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
 from referral_app.infra.tasks import periodic_cleanup
 from referral_app.infra.webhooks import webhook_delivery
+from referral_app.settings import settings
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
-app = rx.App(api_transformer=api, frontend_exception_handler=frontend_exception_handler)
+app = rx.App(
+    api_transformer=api,
+    frontend_exception_handler=frontend_exception_handler,
+    # The prerendered pages are in DEFAULT_LANGUAGE; the head script and then the state
+    # put each visitor's language on <html lang> (components/head.py).
+    html_lang=settings.default_language,
+    head_components=head_components(),
+    # At the top: on a phone the referral list is below the fold's top, never covered.
+    toaster=rx.toast.provider(position="top-center", close_button=True),
+)
 configure_logging()  # again: creating the app lets Reflex give its logger a handler of its own
 app.add_middleware(HydrateSessionCheck())  # no page state without a valid session (state/base.py)
 guard_event_socket(app.sio)  # the websocket answers only pages of the app's own origin (infra/origins.py)
-app.add_page(login_page, route=LOGIN_ROUTE, title=translate("login.heading"), on_load=LoginState.on_load)
-app.add_page(profile_page, route=PROFILE_ROUTE, title=translate("profile.heading"), on_load=ProfileState.on_load)
+# Titles follow the page's language (a state var); the description is what the prerendered
+# page carries for search engines, in DEFAULT_LANGUAGE.
+_description = translate("app.description", settings.default_language)
+for page, route, title, on_load in (
+    (login_page, LOGIN_ROUTE, "title.login", LoginState.on_load),
+    (profile_page, PROFILE_ROUTE, "title.profile", ProfileState.on_load),
+    (not_found_page, "404", "title.not_found", NotFoundState.on_load),
+):
+    app.add_page(
+        page,
+        route=route,
+        title=SessionState.messages[title],
+        description=_description,
+        image="/favicon.svg",
+        on_load=on_load,
+    )
 app.register_lifespan_task(periodic_cleanup)
 app.register_lifespan_task(webhook_delivery)

@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _LOCAL_SECRET_FILE = PROJECT_ROOT / ".secret_key"
+# The message catalogues (referral_app.i18n reads them; the setting only checks one exists).
+_LOCALES_DIR = PROJECT_ROOT / "referral_app" / "i18n" / "locales"
 
 
 def _local_secret() -> str:
@@ -97,7 +99,8 @@ class Settings(BaseSettings):
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
     code_max_attempts: int = Field(default=5, ge=1, le=100)
     session_ttl_days: int = Field(default=30, ge=1, le=3650)
-    language: str = Field(default="en", validation_alias=AliasChoices("LANGUAGE_CODE"), pattern=r"^[a-z]{2}$")
+    # The language of a visitor who chose none and whose browser asks for none we have (SPEC §8).
+    default_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     referral_page_size: int = Field(default=20, ge=1, le=100)
     rate_limits_enabled: bool = True
     send_cooldown_seconds: NonNegative = 30
@@ -156,6 +159,14 @@ class Settings(BaseSettings):
             value = value.strip().upper()
             if value not in phonenumbers.SUPPORTED_REGIONS:
                 raise ValueError(f"{value!r} is not a region code of libphonenumber (e.g. RU, KZ, US)")
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not (_LOCALES_DIR / value / "LC_MESSAGES" / "messages.po").is_file():
+            known = sorted(path.parent.parent.name for path in _LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
+            raise ValueError(f"there is no catalogue for {value!r} (available: {', '.join(known)})")
         return value
 
     @field_validator("log_level", mode="before")

@@ -9,7 +9,8 @@
 #   (a hash is kept in .stamps/).
 # - bun for Reflex from the npm registry into .tools/bun (Reflex cannot download it here),
 #   by scripts/install-bun.sh, which the Dockerfile runs too.
-# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, nginx and
+# - with --dev: Debian's Chromium at /usr/bin/chromium for the browser tests, zbarimg
+#   (zbar-tools) to read the profile's QR code back from a screenshot, nginx and
 #   PgBouncer for the scale-out tests, checkov (in .tools/checkov) for the manifests, and
 #   newman (the Postman collection runner) from the npm registry into .tools/newman.
 # Exports: VIRTUAL_ENV, PATH, REFLEX_BUN_PATH, NPM_CONFIG_REGISTRY,
@@ -138,11 +139,12 @@ _bs_setup() {
     bun="$(bash "$root/scripts/install-bun.sh" "$root/.tools/bun")" || return 1
 
     # 4. Debian packages for the tests: Chromium for the browser tests (never `playwright
-    #    install`), nginx and PgBouncer for the scale-out tests (tests/e2e/test_scale_out.py).
+    #    install`), zbarimg (zbar-tools) for the QR code test, nginx and PgBouncer for the
+    #    scale-out tests (tests/e2e/test_scale_out.py).
     #    Only their programs are used; the tests start private instances (no service is
     #    enabled or started here).
     local missing=() package binary
-    for package in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx pgbouncer:/usr/sbin/pgbouncer; do
+    for package in chromium:/usr/bin/chromium zbar-tools:/usr/bin/zbarimg nginx:/usr/sbin/nginx pgbouncer:/usr/sbin/pgbouncer; do
         binary="${package#*:}"
         [ "$dev" -eq 1 ] && [ ! -x "$binary" ] && missing+=("${package%%:*}")
     done

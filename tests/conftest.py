@@ -56,7 +56,7 @@ def _drop_test_databases() -> None:
 os.environ["DATABASE_URL"] = create_test_database("main")
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["DEMO_MODE"] = "true"
-os.environ["LANGUAGE_CODE"] = "en"
+os.environ["DEFAULT_LANGUAGE"] = "en"
 # Tests of the send limits switch them on (fixture ``send_limits``); elsewhere they would
 # only get in the way of requesting many codes. The simulated SMS gateway does not wait.
 os.environ["RATE_LIMITS_ENABLED"] = "false"

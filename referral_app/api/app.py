@@ -12,6 +12,7 @@ from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
+    ContentLanguage,
     HeadAsGetMiddleware,
     SecureCookiesOnHttps,
     SecurityHeadersMiddleware,
@@ -19,6 +20,7 @@ from referral_app.api.middleware import (
 )
 from referral_app.infra import metrics
 from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
+from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
 from referral_app.infra.server import BodyTimeoutMiddleware
 
@@ -29,6 +31,8 @@ Phone sign-in with a one-time code, invite codes and referral lists.
   the trailing slash is optional.
 * Authenticate with `Authorization: Bearer <token>` (or `Token <token>`) from `auth_code`.
 * Errors are JSON: `{"code": "...", "message": "...", "field": "..."}` (`field` for field errors).
+* Messages are in the language of `Accept-Language` (English or Russian; best match, q-values
+  honoured), named in the answer's `Content-Language`.
 """
 
 api = FastAPIOffline(
@@ -65,6 +69,9 @@ api.add_middleware(HeadAsGetMiddleware)
 api.add_middleware(ApiRequestMiddleware)
 api.add_middleware(SecurityHeadersMiddleware)
 api.add_middleware(SecureCookiesOnHttps)
+# Before ApiRequestMiddleware answers (413, 415), so its errors are in the caller's language too.
+api.add_middleware(ContentLanguage)
+api.add_middleware(FrontendServing)
 # A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
 api.add_middleware(BodyTimeoutMiddleware)
 # It times, ids and logs every request, including those the others refuse.

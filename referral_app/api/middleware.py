@@ -12,6 +12,7 @@ import math
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.api.errors import error_response
+from referral_app.i18n import choose_language, use_language
 from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 
 MAX_BODY_BYTES = 16 * 1024
@@ -219,6 +220,33 @@ class SecureCookiesOnHttps:
             await send(message)
 
         await self.app(scope, receive, send_secure)
+
+
+class ContentLanguage:
+    """The API answers in the language of ``Accept-Language`` (best match, q-values
+    honoured; else ``DEFAULT_LANGUAGE``) and says which in ``Content-Language`` (RFC 9110 §8.5)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        header = next((value for name, value in scope["headers"] if name.lower() == b"accept-language"), b"")
+        language = choose_language(None, header.decode("latin-1"))
+
+        async def send_with_language(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value) for name, value in message.get("headers", []) if name.lower() != b"content-language"
+                ]
+                headers += [(b"content-language", language.encode()), (b"vary", b"Accept-Language")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with use_language(language):
+            await self.app(scope, receive, send_with_language)
 
 
 class HeadAsGetMiddleware:

@@ -13,7 +13,7 @@ from referral_app.domain.clock import utcnow
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.errors import AccountDisabled
 from referral_app.domain.sms import SmsSender
-from referral_app.i18n import translate
+from referral_app.i18n import translate_plural
 from referral_app.models import User
 
 logger = logging.getLogger(__name__)
@@ -32,9 +32,14 @@ def request_code(db: Session, raw_phone: Any, client_ip: str, now: datetime | No
     return codes.issue_code(db, phone_number, now)
 
 
-async def send_code(issued: IssuedCode, sender: SmsSender) -> None:
-    """Hand the code to the SMS sender (awaits the gateway; never blocks other requests)."""
-    text = translate("sms.code", code=issued.code, minutes=issued.ttl_seconds // 60)
+async def send_code(issued: IssuedCode, sender: SmsSender, language: str | None = None) -> None:
+    """Hand the code to the SMS sender (awaits the gateway; never blocks other requests).
+
+    The text is in ``language``, the language of the person who asked for it (default:
+    the current request's, see ``i18n.active_language``).
+    """
+    minutes = issued.ttl_seconds // 60
+    text = translate_plural("sms.code", minutes, language, code=issued.code, minutes=minutes)
     await sender.send(issued.phone_number, text)
     events.emit("code_sent")
 

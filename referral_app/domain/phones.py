@@ -78,3 +78,51 @@ def normalize_phone(raw: Any, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone()
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- Showing numbers to people (SPEC §3) ---------------------------------------------
+
+def _parsed(e164: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def format_phone(e164: str) -> str:
+    """A stored E.164 number as people write it: the international format of
+    libphonenumber (``+79123456789`` → ``+7 912 345-67-89``). Unparsable text is returned as is."""
+    number = _parsed(e164)
+    if number is None:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+# Digits of someone else's number that stay visible: the last ones (SPEC §3).
+VISIBLE_DIGITS = 4
+
+
+def mask_phone(e164: str) -> str:
+    """Someone else's number for the UI: the country code and the last four digits only,
+    in the international format (``+79123456789`` → ``+7 *** ***-67-89``)."""
+    number = _parsed(e164)
+    if number is None:
+        return "*" * len(e164)
+    formatted = format_phone(e164)
+    prefix = f"+{number.country_code}"
+    rest = formatted[len(prefix):]
+    digits_left = sum(char.isdigit() for char in rest)
+    masked = []
+    for char in rest:
+        if char.isdigit():
+            masked.append(char if digits_left <= VISIBLE_DIGITS else "*")
+            digits_left -= 1
+        else:
+            masked.append(char)
+    return prefix + "".join(masked)
+
+
+def keep_together(shown: str) -> str:
+    """A number written in running text that never breaks across lines (no-break spaces
+    and hyphens, U+00A0 and U+2011)."""
+    return shown.replace(" ", "\u00a0").replace("-", "\u2011")

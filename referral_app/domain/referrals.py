@@ -233,3 +233,17 @@ def decode_cursor(cursor: Any) -> tuple[datetime, int]:
         return activated_at.astimezone(UTC), user_id
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidCursor() from exc
+
+
+_OWNER_PHONE = select(_users.c.phone_number).where(_users.c.invite_code == bindparam("code"))
+
+
+def code_owner_phone(db: Session, code: str) -> str | None:
+    """The E.164 number of the owner of an already normalised invite ``code``; None if nobody has it.
+
+    For the sign-in page of ``/?ref=CODE``, which anyone may open: one lookup on the
+    code's unique index. Callers show the number masked (``phones.mask_phone``) only.
+    """
+    phone = db.execute(_OWNER_PHONE, {"code": code}).scalar_one_or_none()
+    db.rollback()
+    return phone

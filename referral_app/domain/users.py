@@ -66,3 +66,16 @@ def set_user_active(
         audit.record(db, actor, action, "user", user_id, now)
     db.commit()
     return result.rowcount == 1
+
+
+def set_language(db: Session, user_id: int, language: str) -> None:
+    """Remember the language ``user_id`` chose (a catalogue's name, checked by the caller); commit."""
+    db.exec(update(User).where(User.id == user_id).values(language=language))
+    db.commit()
+
+
+def language_of(db: Session, user_id: int) -> str | None:
+    """The language ``user_id`` chose, if any."""
+    language = db.exec(select(User.language).where(User.id == user_id)).first()
+    db.rollback()
+    return language

@@ -1,41 +1,44 @@
-"""Sign-in page: phone number, then the code."""
+"""Sign-in page: phone number, then the code (it signs in by itself on the last digit)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from referral_app.components.layout import card, error_text, field_label, page_shell
-from referral_app.i18n import translate
+from referral_app.components.layout import card, error_text, field_attrs, field_label, page_shell, t
 from referral_app.settings import settings
 from referral_app.state.login import LoginState
 
 
 def _phone_step() -> rx.Component:
+    invalid = LoginState.error_text != ""
     return rx.form(
         rx.vstack(
-            field_label(translate("login.phone_label"), "phone-input"),
+            field_label(t("login.phone_label"), "phone-input"),
             rx.input(
                 id="phone-input",
                 name="phone",
                 type="tel",
                 input_mode="tel",
                 auto_complete="tel",
-                placeholder=translate("login.phone_placeholder"),
+                placeholder=t("login.phone_placeholder"),
                 max_length=32,
                 required=True,
                 auto_focus=True,
                 size="3",
                 width="100%",
-                color_scheme=rx.cond(LoginState.error_field == "phone_number", "red", "gray"),
+                color_scheme=rx.cond(invalid, "red", "gray"),
+                variant=rx.cond(invalid, "soft", "surface"),
+                custom_attrs=field_attrs(invalid),
             ),
+            error_text(LoginState.error_text),
             rx.button(
-                translate("login.request_code"),
+                t("login.request_code"),
                 id="request-code-button",
                 type="submit",
                 size="3",
                 width="100%",
                 loading=LoginState.requesting,
-                disabled=LoginState.retry_after > 0,
+                disabled=LoginState.requesting | (LoginState.retry_after > 0),
             ),
             spacing="3",
             width="100%",
@@ -47,11 +50,11 @@ def _phone_step() -> rx.Component:
 
 def _demo_code() -> rx.Component:
     return rx.cond(
-        LoginState.demo_code != "",
+        (LoginState.demo_code != "") & (LoginState.code_dead == ""),  # a dead code is not shown
         rx.callout.root(
-            rx.callout.icon(rx.icon("message_square")),
+            rx.callout.icon(rx.icon("message_square", aria_hidden="true")),
             rx.callout.text(
-                translate("login.demo_notice"),
+                t("login.demo_notice"),
                 " ",
                 rx.code(LoginState.demo_code, id="demo-code", size="5", weight="bold"),
             ),
@@ -61,33 +64,63 @@ def _demo_code() -> rx.Component:
     )
 
 
+def _resend_button(primary: bool) -> rx.Component:
+    return rx.button(
+        LoginState.resend_text,
+        id="resend-code-button",
+        type="button",
+        variant="solid" if primary else "ghost",
+        size="3" if primary else "2",
+        width="100%" if primary else "auto",
+        on_click=LoginState.resend_code,
+        loading=LoginState.requesting,
+        disabled=LoginState.confirming | LoginState.requesting | (LoginState.resend_in > 0) | (LoginState.retry_after > 0),
+    )
+
+
 def _code_step() -> rx.Component:
+    dead = LoginState.code_dead != ""
+    invalid = LoginState.error_text != ""
     return rx.vstack(
-        rx.text(LoginState.code_sent_text, size="2", color_scheme="gray"),
         _demo_code(),
         rx.form(
             rx.vstack(
-                field_label(translate("login.code_label"), "code-input"),
+                field_label(t("login.code_label"), "code-input"),
                 rx.input(
                     id="code-input",
                     name="code",
                     input_mode="numeric",
                     auto_complete="one-time-code",
-                    placeholder=translate("login.code_placeholder"),
+                    pattern="[0-9]*",
+                    placeholder=t("login.code_placeholder"),
                     max_length=settings.code_length,
                     required=True,
                     auto_focus=True,
                     size="3",
                     width="100%",
                     letter_spacing="0.3em",
+                    disabled=dead,
+                    on_change=LoginState.code_typed,
+                    color_scheme=rx.cond(invalid, "red", "gray"),
+                    variant=rx.cond(invalid, "soft", "surface"),
+                    custom_attrs={**field_attrs(invalid)},
                 ),
-                rx.button(
-                    translate("login.confirm"),
-                    id="confirm-code-button",
-                    type="submit",
-                    size="3",
-                    width="100%",
-                    loading=LoginState.confirming,
+                error_text(LoginState.error_text),
+                rx.cond(
+                    dead,
+                    _resend_button(primary=True),
+                    rx.fragment(
+                        rx.text(LoginState.code_expires_text, id="code-expires", size="2", color_scheme="gray"),
+                        rx.button(
+                            t("login.confirm"),
+                            id="confirm-code-button",
+                            type="submit",
+                            size="3",
+                            width="100%",
+                            loading=LoginState.confirming,
+                            disabled=LoginState.confirming,
+                        ),
+                    ),
                 ),
                 spacing="3",
                 width="100%",
@@ -98,23 +131,18 @@ def _code_step() -> rx.Component:
         ),
         rx.hstack(
             rx.button(
-                translate("login.change_phone"),
+                t("login.change_phone"),
+                type="button",
                 variant="ghost",
                 size="2",
                 on_click=LoginState.change_phone,
                 disabled=LoginState.confirming,
             ),
-            rx.button(
-                translate("login.resend"),
-                id="resend-code-button",
-                variant="ghost",
-                size="2",
-                on_click=LoginState.resend_code,
-                loading=LoginState.requesting,
-                disabled=LoginState.confirming | (LoginState.retry_after > 0),
-            ),
+            rx.cond(dead, rx.fragment(), _resend_button(primary=False)),
             justify="between",
             width="100%",
+            wrap="wrap",
+            gap="2",
         ),
         spacing="3",
         width="100%",
@@ -122,22 +150,66 @@ def _code_step() -> rx.Component:
     )
 
 
+def _invitation(icon: str, color: str) -> rx.Component:
+    return rx.callout.root(
+        rx.callout.icon(rx.icon(icon, aria_hidden="true")),
+        rx.callout.text(LoginState.invited_text),
+        id="invited-notice",
+        color_scheme=color,
+        width="100%",
+        align_items="center",
+    )
+
+
+def _notices() -> rx.Component:
+    """The ended-session notice and the invitation of ``/?ref=``; their space is reserved
+    before the first paint (components/head.py), so nothing moves when they appear."""
+    return rx.fragment(
+        rx.box(
+            rx.cond(
+                LoginState.session_ended,
+                rx.callout(t("auth.required"), icon="clock", color_scheme="amber", width="100%", role="status"),
+            ),
+            class_name="notice-slot",
+            width="100%",
+        ),
+        rx.box(
+            rx.cond(
+                LoginState.ref_status != "",
+                # Two fixed icons, never an icon named by a var: that would bundle every icon.
+                rx.cond(
+                    LoginState.ref_status == "known",
+                    _invitation("gift", "green"),
+                    _invitation("circle_help", "amber"),
+                ),
+            ),
+            class_name="ref-slot",
+            width="100%",
+        ),
+    )
+
+
 def login_page() -> rx.Component:
+    in_code_step = LoginState.step == "code"
     return page_shell(
         card(
-            rx.heading(translate("login.heading"), size="7"),
-            rx.text(translate("login.subheading"), color_scheme="gray"),
-            rx.cond(
-                LoginState.ref_code != "",
-                rx.callout(LoginState.invited_text, icon="gift", color_scheme="green", width="100%"),
+            rx.vstack(
+                rx.heading(rx.cond(in_code_step, t("login.code_heading"), t("login.heading")), size="7", as_="h1"),
+                rx.cond(
+                    in_code_step,
+                    rx.text(t("login.code_sent_to"), " ", rx.text.strong(LoginState.phone_display, white_space="nowrap"), color_scheme="gray"),
+                    rx.text(t("login.subheading"), color_scheme="gray"),
+                ),
+                spacing="2",
+                width="100%",
             ),
+            _notices(),
             rx.match(
                 LoginState.step,
                 ("code", _code_step()),
-                ("done", rx.hstack(rx.spinner(), rx.text(translate("login.signing_in")), align="center")),
+                ("done", rx.hstack(rx.spinner(), rx.text(t("login.signing_in")), align="center")),
                 _phone_step(),
             ),
-            error_text(LoginState.error_text),
         ),
-        rx.text(translate("app.tagline"), size="2", color_scheme="gray", align="center", width="100%"),
+        rx.text(t("app.tagline"), size="2", color_scheme="gray", align="center", width="100%"),
     )

@@ -11,16 +11,19 @@ from reflex.middleware import Middleware
 from referral_app.infra.cookies import session_token_from_header
 from referral_app.infra.db import session_scope
 from referral_app.infra.frontend import backend_base_url_js
-from referral_app.domain import sessions
+from referral_app.domain import sessions, users
 from referral_app.domain.errors import DomainError
-from referral_app.i18n import translate
+from referral_app.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_COOKIE_MAX_AGE,
+    available_languages,
+    catalogue,
+    choose_language,
+    language_name,
+)
+from referral_app.settings import settings
 
 SESSION_API_PATH = "/api/v1/auth/browser_session/"
-
-
-def message_for(error: DomainError) -> str:
-    """The user-facing text of a domain error."""
-    return translate(error.code, **error.params)
 
 
 def text_field(form_data: Any, name: str) -> Any:
@@ -53,6 +56,16 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
     )
 
 
+# Shows the page once its texts are in the person's language (see components/head.py).
+# A field that asked for focus while the page was hidden gets it now.
+_SHOW_PAGE_SCRIPT = (
+    "((lang) => {{ const root = document.documentElement; root.lang = lang; "
+    "if (!root.classList.contains('i18n-pending')) return; root.classList.remove('i18n-pending'); "
+    "const field = document.querySelector('[autofocus]'); "
+    "if (field && document.activeElement === document.body) field.focus(); }})({language})"
+)
+
+
 class SessionState(rx.State):
     """Base of the page states. The token lives only in an HttpOnly cookie, read here.
 
@@ -65,10 +78,59 @@ class SessionState(rx.State):
     defaults before anything is sent. A state that derives from this one gets this without
     code of its own; client-side vars (``rx.Cookie``, ``rx.LocalStorage``) come back from
     the browser after the reset, as Reflex hydrates them.
+
+    It also holds the person's language (SPEC §8): ``language``, and ``messages``, the
+    catalogue of that language, from which every page takes its texts. One build of the
+    pages serves every language; switching sends the new catalogue, nothing is rebuilt.
     """
 
     # The user whose data the page states hold; None: nobody's (a sign-in in progress).
     _data_owner: int | None = None
+
+    language: str = settings.default_language
+    messages: dict[str, str] = catalogue(settings.default_language)
+    # The person's own choice in this browser (a cookie, so the server sees it with the page).
+    language_choice: str = rx.Cookie("", name=LANGUAGE_COOKIE, max_age=LANGUAGE_COOKIE_MAX_AGE, same_site="lax")
+
+    @rx.var
+    def language_options(self) -> list[list[str]]:
+        """``[code, own name]`` of every catalogue, for the language switch."""
+        return [[code, language_name(code)] for code in available_languages()]
+
+    def _use_language(self, language: str):
+        """Show the page in ``language``; returns the script that marks the document with it."""
+        if language != self.language:
+            self.language, self.messages = language, catalogue(language)
+        return rx.call_script(_SHOW_PAGE_SCRIPT.format(language=json.dumps(language)))
+
+    def _resolve_language(self, user_id: int | None = None):
+        """Choose the page's language: this browser's choice, the account's, the browser's
+        ``Accept-Language``, then ``DEFAULT_LANGUAGE``. Call it first in every page's load."""
+        choice = self.language_choice if self.language_choice in available_languages() else None
+        if choice is None and user_id is not None:
+            with session_scope() as db:
+                choice = users.language_of(db, user_id)
+            if choice in available_languages():
+                self.language_choice = choice  # remembered in this browser too
+        return self._use_language(choose_language(choice, self.router.headers.accept_language))
+
+    def _remember_language_on_account(self, user_id: int) -> None:
+        """At sign-in: the choice made in this browser goes with the account."""
+        if self.language_choice in available_languages():
+            with session_scope() as db:
+                users.set_language(db, user_id, self.language_choice)
+
+    @rx.event
+    def switch_language(self, language: Any):
+        """The person chose ``language``: remembered in a cookie and, signed in, on the account."""
+        if not isinstance(language, str) or language not in available_languages():
+            return None
+        self.language_choice = language
+        user_id = self._authenticated_user_id()
+        if user_id is not None:
+            with session_scope() as db:
+                users.set_language(db, user_id, language)
+        return self._use_language(language)
 
     def _session_token(self) -> str | None:
         # The page's origin says whether the socket is HTTPS: then only the __Host- cookie counts

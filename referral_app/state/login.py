@@ -1,8 +1,15 @@
-"""The sign-in page: phone number → one-time code → signed in."""
+"""The sign-in page: phone number → one-time code → signed in.
+
+Every handler guards itself on the server: a second click or Enter that arrives after
+the first was handled finds the step moved on (or the same code already tried) and does
+nothing, so nothing is ever sent twice, whatever the browser does.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,15 +17,28 @@ import reflex as rx
 
 from referral_app.infra.client_ip import client_address
 from referral_app.infra.db import session_scope
-from referral_app.domain import auth, invites, sessions
-from referral_app.domain.errors import DomainError, RateLimited
+from referral_app.domain import auth, invites, phones, referrals, sessions
+from referral_app.domain.errors import DomainError, RateLimited, TooManyAttempts
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.settings import settings
-from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
+from referral_app.state.base import SessionState, browser_session_script, text_field
 
+# The profile page's address as the server serves it (no redirect on the way).
 PROFILE_ROUTE = "/profile"
-ONE_SECOND = "new Promise((resolve) => setTimeout(() => resolve(true), 1000))"
+PROFILE_URL = "/profile/"
+# A tick of the countdowns; never on a page that is leaving (components/head.py sets the
+# flag): its callback would reconnect the socket the leaving page has just closed.
+ONE_SECOND = "new Promise((resolve) => setTimeout(() => window.__referralLeaving || resolve(true), 1000))"
+# ?session=ended: the page was opened because a session ended (SPEC §7).
+SESSION_ENDED = "ended"
+# A malformed ?ref= value is named, shortened to this, as unknown.
+SHOWN_REF_LENGTH = 16
+
+
+def clock_text(seconds: int) -> str:
+    """``m:ss`` (``4:59``): the same in every language."""
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class LoginState(SessionState):
@@ -27,60 +47,151 @@ class LoginState(SessionState):
     step: str = "phone"  # "phone", then "code", then "done" while the browser takes its cookie
     phone_number: str = ""  # E.164, once a code was sent
     demo_code: str = ""
-    ref_code: str = ""  # from /?ref=CODE, carried to the profile
-    error: str = ""
+    ref_code: str = ""  # a valid code from /?ref=CODE, carried to the profile
+    ref_shown: str = ""  # the ?ref= value as named on the page
+    ref_inviter: str = ""  # the code owner's number, masked
+    ref_status: str = ""  # "", "known" or "unknown"
+    session_ended: bool = False
+    error_code: str = ""  # a message id; the text follows the language
+    error_params: dict[str, str] = {}
     error_field: str = ""
     requesting: bool = False
     confirming: bool = False
-    retry_after: int = 0  # seconds until another code may be requested
+    retry_after: int = 0  # seconds until another code may be requested (a send limit)
+    code_left: int = 0  # seconds the code is still valid
+    resend_in: int = 0  # seconds until "send a new code" may be used
+    code_dead: str = ""  # "", "expired" or "attempts": the code can no longer sign in
+    _retry_until: float = 0.0
+    _code_until: float = 0.0
+    _resend_until: float = 0.0
+    _tried_codes: list[str] = []
+    _ticking: bool = False
+
+    # --- Texts (computed in the page's language) -------------------------------------
 
     @rx.var
-    def code_sent_text(self) -> str:
-        return translate("login.code_sent", phone=self.phone_number) if self.phone_number else ""
+    def phone_display(self) -> str:
+        return phones.format_phone(self.phone_number) if self.phone_number else ""
 
     @rx.var
     def error_text(self) -> str:
         """The error to show; a send limit counts down by itself."""
         if self.retry_after > 0:
-            return translate("rate.limited", seconds=self.retry_after)
-        return self.error
+            return translate("rate.limited", self.language, seconds=self.retry_after)
+        if self.code_dead == "expired" and self.step == "code":
+            return translate("login.code_expired", self.language)
+        if not self.error_code:
+            return ""
+        return translate(self.error_code, self.language, **self.error_params)
+
+    @rx.var
+    def code_expires_text(self) -> str:
+        return translate("login.code_expires", self.language, time=clock_text(self.code_left))
+
+    @rx.var
+    def resend_text(self) -> str:
+        if self.resend_in > 0:
+            return translate("login.resend_in", self.language, time=clock_text(self.resend_in))
+        return translate("login.new_code" if self.code_dead else "login.resend", self.language)
 
     @rx.var
     def invited_text(self) -> str:
-        return translate("login.invited_notice", code=self.ref_code) if self.ref_code else ""
+        if self.ref_status == "known":
+            phone = phones.keep_together(self.ref_inviter)
+            return translate("login.invited_by", self.language, phone=phone, code=self.ref_code)
+        if self.ref_status == "unknown":
+            return translate("login.invite_unknown", self.language, code=self.ref_shown)
+        return ""
+
+    # --- Helpers ------------------------------------------------------------------------
 
     def _profile_url(self) -> str:
-        return f"{PROFILE_ROUTE}?{urlencode({'ref': self.ref_code})}" if self.ref_code else PROFILE_ROUTE
+        return f"{PROFILE_URL}?{urlencode({'ref': self.ref_code})}" if self.ref_code else PROFILE_URL
 
     def _fail(self, error: DomainError) -> None:
-        self.error, self.error_field = message_for(error), error.field or ""
+        self.error_code, self.error_field = error.code, error.field or ""
+        self.error_params = {key: str(value) for key, value in error.params.items()}
+
+    def _clear_error(self) -> None:
+        self.error_code, self.error_field, self.error_params = "", "", {}
+        self.session_ended = False
+
+    def _update_clocks(self) -> None:
+        now = time.time()
+        self.retry_after = max(0, math.ceil(self._retry_until - now))
+        if self.step != "code":
+            return
+        self.code_left = max(0, math.ceil(self._code_until - now))
+        self.resend_in = max(0, math.ceil(self._resend_until - now))
+        if self.code_left == 0 and not self.code_dead:
+            self.code_dead = "expired"
+
+    def _clocks_running(self) -> bool:
+        if self.retry_after > 0:
+            return True
+        return self.step == "code" and ((self.code_left > 0 and not self.code_dead) or self.resend_in > 0)
+
+    def _start_clock(self):
+        """The countdown event, unless one is already running for this page."""
+        self._update_clocks()
+        if self._ticking or not self._clocks_running():
+            return None
+        self._ticking = True
+        return LoginState.count_down
+
+    def _show_ref(self, raw: str | None) -> None:
+        self.ref_code = self.ref_shown = self.ref_inviter = self.ref_status = ""
+        if raw is None:
+            return
+        try:
+            code = invites.normalize_invite_code(raw)
+        except DomainError:
+            self.ref_shown, self.ref_status = raw.strip()[:SHOWN_REF_LENGTH], "unknown"
+            return
+        with session_scope() as db:
+            owner = referrals.code_owner_phone(db, code)
+        if owner is None:
+            self.ref_shown, self.ref_status = code, "unknown"
+        else:
+            self.ref_code, self.ref_inviter, self.ref_status = code, phones.mask_phone(owner), "known"
+
+    # --- Events --------------------------------------------------------------------------
 
     @rx.event
     def on_load(self):
-        """Keep a valid ``?ref=`` code; send a signed-in visitor to the profile."""
+        """Choose the language; show the invitation of ``?ref=`` and an ended session; send
+        a signed-in visitor to the profile."""
         # Whatever was in flight when the page was left is over now.
-        self.requesting = self.confirming = False
+        self.requesting = self.confirming = self._ticking = False
         if self.step == "done":  # signed in here before: this is a new sign-in
-            self.step, self.phone_number, self.demo_code, self.error = "phone", "", "", ""
-        ref = self.router.url.query_parameters.get("ref")
-        if ref is not None:
-            try:
-                self.ref_code = invites.normalize_invite_code(ref)
-            except DomainError:
-                self.ref_code = ""
-        if self._authenticated_user_id() is not None:
-            return rx.redirect(self._profile_url())
+            self.step, self.phone_number, self.demo_code = "phone", "", ""
+            self._clear_error()
+        query = self.router.url.query_parameters
+        self._show_ref(query.get("ref"))
+        if query.get("session") == SESSION_ENDED and self.step == "phone":
+            self._clear_error()
+            self.session_ended = True
+        user_id = self._authenticated_user_id()
+        events = [self._resolve_language(user_id)]
+        if user_id is not None:
+            events.append(rx.redirect(self._profile_url()))
+        else:
+            events.append(self._start_clock())
+        return [event for event in events if event is not None]
 
     @rx.event
     async def request_code(self, form_data: dict[str, Any]):
-        """Issue a code for the submitted phone number and send it."""
+        """Issue a code for the submitted phone number and send it (once: a repeat is ignored)."""
+        if self.step != "phone":
+            return
         async for update in self._issue_code(text_field(form_data, "phone")):
             yield update
 
     @rx.event
     async def resend_code(self):
         """Issue a new code for the phone already entered (the old one stops working)."""
-        if self.step == "code":
+        self._update_clocks()
+        if self.step == "code" and self.resend_in == 0:
             async for update in self._issue_code(self.phone_number):
                 yield update
 
@@ -95,52 +206,81 @@ class LoginState(SessionState):
             return auth.request_code(db, raw_phone, ip)
 
     async def _issue_code(self, raw_phone: Any):
-        if self.retry_after > 0:
+        self._update_clocks()
+        if self.retry_after > 0 or self.requesting:
             return
-        self.error, self.error_field, self.requesting = "", "", True
+        self._clear_error()
+        self.requesting = True
         yield
         try:
             issued = await asyncio.to_thread(self._issue, raw_phone, self._client_ip())
-            await auth.send_code(issued, sms_sender)
+            await auth.send_code(issued, sms_sender, self.language)
         except RateLimited as error:
-            self.retry_after = error.retry_after
-            yield LoginState.count_down
+            self._retry_until = time.time() + error.retry_after
         except DomainError as error:
             self._fail(error)
         else:
+            now = time.time()
             self.phone_number = issued.phone_number
             self.demo_code = issued.code if settings.demo_mode else ""
-            self.step = "code"
+            self.step, self.code_dead, self._tried_codes = "code", "", []
+            self._code_until = now + issued.ttl_seconds
+            cooldown = settings.send_cooldown_seconds if settings.rate_limits_enabled else 0
+            self._resend_until = now + cooldown
         finally:
             self.requesting = False
+        clock = self._start_clock()
+        if clock is not None:
+            yield clock
 
     @rx.event
     def count_down(self, _result: Any = None):
-        """Tick ``retry_after`` down once a second, paced by the browser (so it ends with the page).
+        """Tick the countdowns once a second, paced by the browser (so they end with the page).
 
-        Only the display depends on it: the limit itself is enforced by the server.
+        Only the display depends on them: the server checks the clock itself in every handler.
         """
-        if _result is not None:  # a tick (the first call only starts the clock)
-            self.retry_after = max(0, self.retry_after - 1)
-        if self.retry_after > 0:
+        self._update_clocks()
+        if self._clocks_running():
+            self._ticking = True
             return rx.call_script(ONE_SECOND, callback=LoginState.count_down)
+        self._ticking = False
+
+    @rx.event
+    def code_typed(self, value: Any):
+        """The code field changed: sign in by itself once the last digit is typed."""
+        if isinstance(value, str) and len("".join(value.split())) == settings.code_length:
+            yield from self.confirm_code({"code": value})
 
     @rx.event
     def confirm_code(self, form_data: dict[str, Any]):
         """Check the code; on success the browser trades a one-time claim for its cookie."""
-        if self.step != "code":
+        self._update_clocks()
+        if self.step != "code" or self.code_dead or self.confirming:
             return
-        self.error, self.error_field, self.confirming = "", "", True
+        raw = text_field(form_data, "code")
+        typed = "".join(raw.split()) if isinstance(raw, str) else raw
+        if typed in self._tried_codes:  # the same code again (double Enter, auto-submit + Enter)
+            return
+        self._clear_error()
+        self.confirming = True
         yield
         try:
             with session_scope() as db:
-                user = auth.sign_in(db, self.phone_number, text_field(form_data, "code"))
+                user = auth.sign_in(db, self.phone_number, raw)
                 claim = sessions.create_browser_claim(db, user.id)
             self._hold_data_of(user.id)  # the page now shows this user's number
-        except DomainError as error:
+        except TooManyAttempts as error:
             self._fail(error)
+            self.code_dead = "attempts"
             self.confirming = False
             return
+        except DomainError as error:
+            self._fail(error)
+            if error.code == "code.wrong":
+                self._tried_codes = [*self._tried_codes, typed]
+            self.confirming = False
+            return
+        self._remember_language_on_account(user.id)
         self.demo_code, self.step, self.confirming = "", "done", False
         yield rx.call_script(
             browser_session_script("POST", {"claim": claim}, self._profile_url()),
@@ -152,9 +292,11 @@ class LoginState(SessionState):
         """The cookie exchange failed (the page reloads on success)."""
         if ok is not True:  # the code is used up: start again from the phone number
             self.step, self.phone_number = "phone", ""
-            self.error, self.error_field = translate("error.unknown"), ""
+            self.error_code, self.error_field, self.error_params = "error.unknown", "", {}
 
     @rx.event
     def change_phone(self):
-        self.step, self.phone_number, self.demo_code = "phone", "", ""
-        self.error, self.error_field = "", ""
+        if self.step != "code" or self.confirming:
+            return
+        self.step, self.phone_number, self.demo_code, self.code_dead = "phone", "", "", ""
+        self._clear_error()

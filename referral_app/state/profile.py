@@ -1,34 +1,52 @@
-"""The profile page: own invite code, activation, and the referral list."""
+"""The profile page: sharing tools, the referral list, and activation of someone's code.
+
+Other people's numbers are shown masked, the person's own formatted (SPEC §3); times
+relative, with the exact time on hover (SPEC §8). What is shown is kept raw on the
+server and rendered in the page's language, so a language switch re-renders it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
+import segno
 
 from referral_app.infra.db import session_scope
-from referral_app.domain import invites, referrals, sessions
+from referral_app.domain import invites, phones, referrals, sessions
+from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import DomainError
 from referral_app.domain.referrals import Referral
-from referral_app.i18n import translate
+from urllib.parse import unquote
+
 from referral_app.infra import metrics
+from referral_app.i18n import TIMEZONE_COOKIE, format_moment, format_relative, known_timezone, translate, translate_plural
+from referral_app.infra.cookies import read_cookie
 from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
-from referral_app.state.base import SessionState, browser_session_script, message_for, text_field
+from referral_app.state.base import SessionState, browser_session_script, text_field
 
 LOGIN_ROUTE = "/"
 # How often a live-update watcher checks that its page is still open.
 WATCH_CHECK_SECONDS = 20
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def share_link(origin: str, invite_code: str) -> str:
+    """``PUBLIC_URL`` (else the page's own origin) + ``/?ref=CODE`` (SPEC §9)."""
+    return f"{settings.public_url or origin}/?ref={invite_code}"
 
 
-def _row(referral: Referral) -> dict[str, str]:
-    return {"phone_number": referral.phone_number, "activated_at": _when(referral.activated_at)}
+def qr_code_svg(link: str) -> str:
+    """A QR code of ``link`` as an SVG data URI, made on the server (segno; error level M,
+    the standard 4-module quiet zone), black on white in either colour scheme."""
+    return segno.make(link, error="m").svg_data_uri(scale=5, border=4, dark="#000", light="#fff")
+
+
+def _raw(referral: Referral) -> list[str]:
+    return [referral.phone_number, referral.activated_at.astimezone(UTC).isoformat()]
 
 
 class ProfileState(SessionState):
@@ -38,22 +56,72 @@ class ProfileState(SessionState):
     phone_number: str = ""
     invite_code: str = ""
     share_link: str = ""
+    qr_code: str = ""
     activated_code: str = ""
-    invited_by: str = ""
+    invited_by: str = ""  # masked
     invited_count: int = 0
-    referrals: list[dict[str, str]] = []
     next_cursor: str = ""
     prefill_code: str = ""
-    error: str = ""
+    error_code: str = ""
+    error_params: dict[str, str] = {}
     activating: bool = False
     loading_more: bool = False
     logging_out: bool = False
+    _rows: list[list[str]] = []  # [E.164, ISO time] of the referrals shown, newest first
+    _timezone: str = "UTC"  # the browser's, for exact times
     _watching: bool = False
 
-    def _signed_out(self):
-        """Forget the page's data and go to the sign-in page."""
+    @rx.var
+    def phone_display(self) -> str:
+        return phones.format_phone(self.phone_number) if self.phone_number else ""
+
+    @rx.var
+    def referral_summary(self) -> str:
+        return translate_plural("profile.referral_summary", self.invited_count, self.language)
+
+    @rx.var
+    def referrals(self) -> list[dict[str, str]]:
+        """The list as shown: masked number, relative time, exact time and ISO time."""
+        now = utcnow()
+        shown = []
+        for phone, when in self._rows:
+            moment = datetime.fromisoformat(when)
+            shown.append(
+                {
+                    "phone_number": phones.mask_phone(phone),
+                    "activated_at": format_relative(moment, now, self.language),
+                    "exact": format_moment(moment, self.language, self._timezone),
+                    "iso": when,
+                }
+            )
+        return shown
+
+    @rx.var
+    def share_text(self) -> str:
+        return translate("profile.share_text", self.language, code=self.invite_code) if self.invite_code else ""
+
+    @rx.var
+    def error_text(self) -> str:
+        return translate(self.error_code, self.language, **self.error_params) if self.error_code else ""
+
+    def _fail(self, error: DomainError) -> None:
+        self.error_code = error.code
+        self.error_params = {key: str(value) for key, value in error.params.items()}
+
+    def _signed_out(self, typed_code: str = ""):
+        """Forget the page's data and go to the sign-in page.
+
+        A session that had been there (its cookie came with the page) has ended: the
+        sign-in page says so, and an invite code typed here comes back after signing in.
+        """
+        ended = self._session_token() is not None
         self.reset()
-        return rx.redirect(LOGIN_ROUTE)
+        query = {}
+        if ended:
+            query["session"] = "ended"
+        if typed_code:
+            query["ref"] = typed_code
+        return rx.redirect(f"{LOGIN_ROUTE}?{urlencode(query)}" if query else LOGIN_ROUTE)
 
     def _load(self, db, user_id: int) -> None:
         profile = referrals.get_profile(db, user_id)
@@ -61,12 +129,14 @@ class ProfileState(SessionState):
         self.phone_number = profile.phone_number
         self.invite_code = profile.invite_code
         self.activated_code = profile.activated_invite_code or ""
-        self.invited_by = profile.invited_by or ""
+        self.invited_by = phones.mask_phone(profile.invited_by) if profile.invited_by else ""
         self.invited_count = profile.invited_count
-        self.referrals = [_row(item) for item in page.items]
+        self._rows = [_raw(item) for item in page.items]
         self.next_cursor = page.next_cursor or ""
         origin = f"{self.router.url.scheme}://{self.router.url.netloc}" if self.router.url.netloc else ""
-        self.share_link = f"{origin}/?ref={profile.invite_code}"
+        link = share_link(origin, profile.invite_code)
+        if link != self.share_link:
+            self.share_link, self.qr_code = link, qr_code_svg(link)
         self.loaded = True
 
     @rx.event
@@ -75,7 +145,9 @@ class ProfileState(SessionState):
         user_id = self._authenticated_user_id()
         if user_id is None:
             return self._signed_out()
-        self.error = ""
+        self.error_code = ""
+        zone = read_cookie(self.router.headers.cookie, TIMEZONE_COOKIE, secure=False)
+        self._timezone = known_timezone(unquote(zone) if zone else None)
         with session_scope() as db:
             self._load(db, user_id)
         ref = self.router.url.query_parameters.get("ref")
@@ -86,8 +158,10 @@ class ProfileState(SessionState):
             except DomainError:
                 code = ""
             self.prefill_code = "" if code == self.invite_code else code
+        events = [self._resolve_language(user_id)]
         if not self._watching:
-            return ProfileState.watch_referrals
+            events.append(ProfileState.watch_referrals)
+        return events
 
     @rx.event(background=True)
     async def watch_referrals(self):
@@ -125,11 +199,12 @@ class ProfileState(SessionState):
         with session_scope() as db:
             profile = referrals.get_profile(db, user_id)
             page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
-        shown = {row["phone_number"] for row in self.referrals}
-        fresh = [_row(item) for item in page.items if item.phone_number not in shown]
+        shown = {phone for phone, _ in self._rows}
+        fresh = [_raw(item) for item in page.items if item.phone_number not in shown]
         self.invited_count = profile.invited_count
-        self.referrals = fresh + self.referrals
-        if not self.referrals[len(fresh):]:  # the list was empty: paging starts here
+        had_rows = bool(self._rows)
+        self._rows = fresh + self._rows
+        if not had_rows:  # the list was empty: paging starts here
             self.next_cursor = page.next_cursor or ""
 
     def _activate(self, user_id: int, raw_code: Any) -> int:
@@ -140,29 +215,41 @@ class ProfileState(SessionState):
 
     @rx.event
     async def activate(self, form_data: dict[str, Any]):
-        """Enter someone else's invite code (once); the code's owner sees it live."""
-        self.error, self.activating = "", True
-        yield
+        """Enter someone else's invite code (once); the code's owner sees it live.
+
+        A repeat (double click, double Enter) after the code was taken does nothing.
+        """
+        if self.activated_code or self.activating:
+            return
+        raw_code = text_field(form_data, "invite_code")
         user_id = self._authenticated_user_id()
         if user_id is None:
-            yield self._signed_out()
+            typed = ""
+            try:
+                typed = invites.normalize_invite_code(raw_code)
+            except DomainError:
+                pass
+            yield self._signed_out(typed)
             return
+        self.error_code, self.activating = "", True
+        yield
         try:
-            owner_id = await asyncio.to_thread(self._activate, user_id, text_field(form_data, "invite_code"))
+            owner_id = await asyncio.to_thread(self._activate, user_id, raw_code)
         except DomainError as error:
-            self.error = message_for(error)
+            self._fail(error)
         else:
             self.prefill_code = ""
-            yield rx.toast.success(translate("profile.activated_success"))
+            yield rx.toast.success(translate("profile.activated_success", self.language))
             await referral_feed.publish(owner_id)
         finally:
             self.activating = False
 
     @rx.event
     def load_more(self):
-        """Append the next page of referrals."""
-        if not self.next_cursor:
+        """Append the next page of referrals (once per page, however often it is clicked)."""
+        if not self.next_cursor or self.loading_more:
             return
+        cursor = self.next_cursor
         self.loading_more = True
         yield
         user_id = self._authenticated_user_id()
@@ -171,20 +258,29 @@ class ProfileState(SessionState):
             return
         try:
             with session_scope() as db:
-                page = referrals.list_referrals(
-                    db, user_id, cursor=self.next_cursor, limit=settings.referral_page_size
-                )
+                page = referrals.list_referrals(db, user_id, cursor=cursor, limit=settings.referral_page_size)
         except DomainError as error:
-            self.error = message_for(error)
+            self._fail(error)
         else:
-            self.referrals = self.referrals + [_row(item) for item in page.items]
-            self.next_cursor = page.next_cursor or ""
+            if self.next_cursor == cursor:
+                self._rows = self._rows + [_raw(item) for item in page.items]
+                self.next_cursor = page.next_cursor or ""
         finally:
             self.loading_more = False
 
     @rx.event
+    def shared(self, outcome: Any):
+        """What the share button did in the browser: a toast in the page's language."""
+        messages = {"copied": "profile.share_copied", "failed": "profile.share_failed"}
+        if outcome in messages:
+            toast = rx.toast.success if outcome == "copied" else rx.toast.error
+            return toast(translate(messages[outcome], self.language))
+
+    @rx.event
     def logout(self):
-        """End the session on the server, then drop the cookie."""
+        """End the session on the server, then drop the cookie (once)."""
+        if self.logging_out:
+            return
         self.logging_out = True
         yield
         token = self._session_token()
@@ -192,6 +288,7 @@ class ProfileState(SessionState):
             with session_scope() as db:
                 sessions.revoke_session(db, token)
         self.reset()
+        self.logging_out = True  # until the page leaves
         yield rx.call_script(browser_session_script("DELETE", None, LOGIN_ROUTE, always_go=True))
 
 

@@ -163,7 +163,7 @@ def test_operational_error_from_anywhere_is_a_503(client, no_redis, monkeypatch)
 def test_the_503_message_is_translated(client, no_redis, monkeypatch, database_down):
     from referral_app.settings import settings
 
-    monkeypatch.setattr(settings, "language", "ru")
+    monkeypatch.setattr(settings, "default_language", "ru")
     response = client.post("/api/auth/request_code", json={"phone_number": PHONE_A})
     assert_error(response, 503, "service.unavailable")
     assert response.json()["message"] == "Сервис временно недоступен. Попробуйте чуть позже."

@@ -121,3 +121,34 @@ def test_bad_phone_requests_no_code_and_changes_nothing(db, sms, raw, error):
         auth.sign_in(db, raw, "1234")
     assert snapshot(db) == before
     assert list(sms.outbox) == []
+
+
+# --- Shown to people (SPEC §3) ---------------------------------------------------------
+
+from referral_app.domain.phones import format_phone, mask_phone  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("e164", "formatted", "masked"),
+    [
+        ("+79123456789", "+7 912 345-67-89", "+7 *** ***-67-89"),
+        ("+77011234567", "+7 701 123 4567", "+7 *** *** 4567"),
+        ("+12125550123", "+1 212-555-0123", "+1 ***-***-0123"),
+        ("+447911123456", "+44 7911 123456", "+44 **** **3456"),
+    ],
+)
+def test_numbers_are_shown_formatted_and_other_peoples_masked(e164, formatted, masked):
+    assert format_phone(e164) == formatted
+    assert mask_phone(e164) == masked
+    assert sum(char.isdigit() for char in masked) == len(str(phonenumbers_country(e164))) + 4
+
+
+def phonenumbers_country(e164: str) -> int:
+    import phonenumbers
+
+    return phonenumbers.parse(e164, None).country_code
+
+
+@pytest.mark.parametrize("junk", ["", "junk", "+", "12345"])
+def test_masking_text_that_is_no_number_shows_no_digit(junk):
+    assert not any(char.isdigit() for char in mask_phone(junk))

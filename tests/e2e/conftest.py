@@ -171,8 +171,10 @@ def new_context(browser, request):
 
     network_problems: list[str] = []
 
-    def make(width: int = 1440, height: int = 900):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1440, height: int = 900, locale: str | None = None, color_scheme: str | None = None):
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, locale=locale, color_scheme=color_scheme
+        )
         context.set_default_timeout(15_000)
         context.on(
             "response",

@@ -104,12 +104,12 @@ def test_staff_finds_a_user_by_phone_and_revokes_their_session(base_url, new_con
 
     # The user's browser is signed out on its next load.
     user_page.reload()
-    user_page.wait_for_url(re.compile(r"/$"))
+    user_page.wait_for_url(re.compile(r"/(\?session=ended)?$"))
     expect(user_page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(user_page.locator("#invite-code")).to_have_count(0)
     screenshot(user_page, "admin-revoked-user-signed-out")
     user_page.goto(base_url + "/profile")
-    user_page.wait_for_url(re.compile(r"/$"))
+    user_page.wait_for_url(re.compile(r"/(\?session=ended)?$"))
     expect(user_page.locator("#invite-code")).to_have_count(0)
 
     # "Logout" is sent as a POST with the CSRF token; the session ends on the server.
@@ -199,5 +199,5 @@ def test_a_user_signed_out_by_staff_can_sign_in_again_in_the_same_tab(base_url, 
     app_db.rollback()
     sessions.revoke_session_by_id(app_db, session_id)
     page.reload()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/(\?session=ended)?$"))
     expect(page.locator("#phone-input")).to_be_visible(timeout=5_000)

@@ -13,6 +13,7 @@ from sqlmodel import select
 from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import auth, referrals
 from referral_app.domain.clock import utcnow
+from referral_app.domain.phones import format_phone, keep_together, mask_phone
 from referral_app.i18n import translate
 from referral_app.models import AuthSession, User
 from tests.e2e.conftest import screenshot
@@ -25,13 +26,12 @@ def new_phone() -> str:
 
 
 def sign_in(page, base_url: str, phone: str, path: str = "/") -> None:
-    """Sign in through the UI and wait for the profile."""
+    """Sign in through the UI and wait for the profile (the code field signs in by itself)."""
     page.goto(base_url + path)
     page.fill("#phone-input", phone)
     page.click("#request-code-button")
     code = page.locator("#demo-code").inner_text()
     page.fill("#code-input", code)
-    page.click("#confirm-code-button")
     page.wait_for_url(re.compile(r"/profile"))
     expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{6}$"))
 
@@ -55,20 +55,20 @@ def test_two_users_full_journey(base_url, new_context):
 
     bob = new_context(width=375, height=812).new_page()
     bob.goto(f"{base_url}/?ref={alice_code.lower()}")
-    expect(bob.get_by_text(translate("login.invited_notice", code=alice_code))).to_be_visible()
+    invited = translate("login.invited_by", phone=keep_together(mask_phone(alice_phone)), code=alice_code)
+    expect(bob.locator("#invited-notice")).to_have_text(invited)
     screenshot(bob, "login-invited-375")
     bob.fill("#phone-input", bob_phone)
     bob.click("#request-code-button")
     expect(bob.locator("#demo-code")).to_have_text(re.compile(r"^\d{4}$"))
     screenshot(bob, "code-375")
     bob.fill("#code-input", bob.locator("#demo-code").inner_text())
-    bob.click("#confirm-code-button")
     bob.wait_for_url(re.compile(r"/profile/?\?ref="))
     expect(bob.locator("#activate-input")).to_have_value(alice_code)
     screenshot(bob, "profile-prefilled-375")
     bob.click("#activate-button")
     expect(bob.locator("#activated-code")).to_have_text(alice_code)
-    expect(bob.locator("#invited-by")).to_have_text(alice_phone)
+    expect(bob.locator("#invited-by")).to_have_text(mask_phone(alice_phone))  # someone else's: masked
     expect(bob.locator("#activate-input")).to_have_count(0)
     screenshot(bob, "profile-activated-375")
 
@@ -76,7 +76,10 @@ def test_two_users_full_journey(base_url, new_context):
     expect(alice_page.locator("#referral-count")).to_have_text("1")
     items = alice_page.locator("#referral-list [data-testid=referral-item]")
     expect(items).to_have_count(1)
-    expect(items.first).to_contain_text(bob_phone)
+    expect(items.first).to_contain_text(mask_phone(bob_phone))
+    expect(alice_page.locator("body")).not_to_contain_text(bob_phone)
+    expect(alice_page.locator("body")).not_to_contain_text(format_phone(bob_phone))
+    expect(alice_page.get_by_text(format_phone(alice_phone))).to_be_visible()  # one's own: whole
     screenshot(alice_page, "profile-with-referral-1440")
 
     token = next(c["value"] for c in alice_page.context.cookies() if c["name"] == SESSION_COOKIE)
@@ -121,7 +124,6 @@ def test_the_sign_in_page_sends_nothing_while_it_leaves(base_url, new_context):
     # Hold the profile's document back, so the leaving page lives on for a moment.
     page.route(re.compile(r"/profile/?(\?.*)?$"), lambda route: (time.sleep(0.5), route.continue_()))
     page.fill("#code-input", code)
-    page.click("#confirm-code-button")
     page.wait_for_url(re.compile(r"/profile"))
     expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{6}$"))
     assert len(sockets) == 1, sockets  # the profile's own
@@ -135,7 +137,6 @@ def test_a_failed_cookie_exchange_starts_over_in_the_ui(base_url, new_context):
     code = page.locator("#demo-code").inner_text()
     page.route("**/api/v1/auth/browser_session/", lambda route: route.fulfill(status=503))
     page.fill("#code-input", code)
-    page.click("#confirm-code-button")
     expect(page.locator("#error-message")).to_have_text(translate("error.unknown"))
     expect(page.locator("#phone-input")).to_be_visible()
     assert "/profile" not in page.url
@@ -156,7 +157,7 @@ def test_logout_ends_the_session(base_url, new_context, browser):
     replay.add_cookies([cookie])
     stale = replay.new_page()
     stale.goto(base_url + "/profile")
-    stale.wait_for_url(re.compile(r"/$"))
+    stale.wait_for_url(re.compile(r"/\?session=ended$"))  # a cookie of a session that ended
     expect(stale.locator("#phone-input")).to_be_visible()
 
 
@@ -167,7 +168,6 @@ def test_wrong_code_shows_an_error(base_url, new_context):
     page.click("#request-code-button")
     code = page.locator("#demo-code").inner_text()
     page.fill("#code-input", "0000" if code != "0000" else "1111")
-    page.click("#confirm-code-button")
     expect(page.locator("#error-message")).to_have_text(translate("code.wrong"))
     screenshot(page, "login-wrong-code-1440")
     assert "/profile" not in page.url
@@ -198,7 +198,7 @@ def test_copy_button_puts_the_code_on_the_clipboard(base_url, new_context):
     page = context.new_page()
     sign_in(page, base_url, new_phone())
     page.click("#copy-invite-button")
-    expect(page.get_by_text(translate("profile.copied"))).to_be_visible()
+    expect(page.get_by_text(translate("profile.code_copied"))).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == page.locator("#invite-code").inner_text()
 
 
@@ -216,10 +216,10 @@ def test_long_referral_list_loads_more(base_url, new_context, app_db):
     expect(page.locator("#referral-count")).to_have_text("25")
     items = page.locator("#referral-list [data-testid=referral-item]")
     expect(items).to_have_count(20)
-    expect(items.first).to_contain_text(phones[-1])
+    expect(items.first).to_contain_text(mask_phone(phones[-1]))
     page.click("#load-more-button")
     expect(items).to_have_count(25)
-    expect(items.last).to_contain_text(phones[0])
+    expect(items.last).to_contain_text(mask_phone(phones[0]))
     expect(page.locator("#load-more-button")).to_have_count(0)
     screenshot(page, "profile-long-list-375")
 

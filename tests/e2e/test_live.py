@@ -9,6 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from referral_app.domain.phones import mask_phone
+from referral_app.i18n import translate
 from tests.e2e.conftest import another_app, screenshot
 from tests.e2e.test_journey import new_phone, sign_in
 
@@ -43,7 +45,10 @@ def _live_update(base_url: str, new_context, label: str) -> None:
 
     # No reload on Alice's side: the count and the list change by themselves.
     expect(alice.locator("#referral-count")).to_have_text("1", timeout=2_000)
-    expect(alice.locator("#referral-list [data-testid=referral-item]").first).to_contain_text(bob_phone, timeout=2_000)
+    newest = alice.locator("#referral-list [data-testid=referral-item]").first
+    expect(newest).to_contain_text(mask_phone(bob_phone), timeout=2_000)
+    expect(newest.locator("time")).to_have_text(translate("time.just_now"))  # relative, exact on hover
+    assert newest.locator("time").get_attribute("title")
     screenshot(alice, f"profile-live-update-{label}")
 
 

@@ -6,13 +6,15 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+import time
+
 from referral_app.domain import sessions
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
 from referral_app.models import AuthSession, CodeSend, ConfirmationCode, User
 from referral_app.settings import settings
 from referral_app.state.login import LoginState
-from tests.state.conftest import client_view, event_arg, event_name, make_state, run
+from tests.state.conftest import client_view, event_arg, event_name, make_state, run, sign_up
 
 HOSTILE_TEXT = ["", "   ", "abc", "😀😀😀", "'; DROP TABLE users; --", "x" * 10_000, None, 42, ["+79123456789"], {"a": 1}]
 
@@ -36,7 +38,7 @@ def test_request_code_moves_to_code_step_and_shows_demo_code(db):
     assert state.demo_code.isdigit() and len(state.demo_code) == settings.code_length
     assert sms_sender.outbox[-1][0] == "+79123456789"
     assert state.demo_code in sms_sender.outbox[-1][1]
-    assert state.requesting is False and state.error == ""
+    assert state.requesting is False and state.error_text == ""
 
 
 def test_without_demo_mode_the_code_never_reaches_the_state(db, monkeypatch):
@@ -53,7 +55,7 @@ def test_bad_phone_gives_a_field_message_and_writes_nothing(db, phone):
     run(state.request_code({"phone": phone}))
     assert state.step == "phone"
     assert state.error_field == "phone_number"
-    assert state.error in {translate("phone.required"), translate("phone.invalid")}
+    assert state.error_text in {translate("phone.required"), translate("phone.invalid")}
     assert count(db, ConfirmationCode) == 0
 
 
@@ -61,7 +63,7 @@ def test_bad_phone_gives_a_field_message_and_writes_nothing(db, phone):
 def test_form_data_that_is_not_a_form_is_refused(db, form_data):
     state = make_state(LoginState)
     run(state.request_code(form_data))
-    assert state.error and state.step == "phone"
+    assert state.error_text and state.step == "phone"
     assert count(db, ConfirmationCode) == 0
 
 
@@ -69,7 +71,7 @@ def test_wrong_code_shows_error_and_signs_nobody_in(db):
     state = requested(db)
     wrong = "0000" if state.demo_code != "0000" else "1111"
     events = run(state.confirm_code({"code": wrong}))
-    assert state.error == translate("code.wrong")
+    assert state.error_text == translate("code.wrong")
     assert state.confirming is False
     assert not any(event_name(e) == "_call_script" for e in events)
     assert count(db, AuthSession) == 0
@@ -105,8 +107,9 @@ def test_used_code_cannot_be_replayed(db):
     run(state.confirm_code({"code": code}))
     replay = make_state(LoginState)
     replay.step, replay.phone_number = "code", "+79123456789"
+    replay._code_until = time.time() + 300
     run(replay.confirm_code({"code": code}))
-    assert replay.error == translate("code.wrong")
+    assert replay.error_text == translate("code.wrong")
     assert count(db, AuthSession) == 1
 
 
@@ -119,8 +122,8 @@ def test_confirm_before_a_code_was_requested_does_nothing(db):
 def test_ref_parameter_is_normalised_and_kept(db):
     state = make_state(LoginState, query={"ref": " abc-def "})
     run(state.on_load())
-    assert state.ref_code == "ABCDEF"
-    assert "ABCDEF" in state.invited_text
+    assert state.ref_code == ""  # nobody has this code
+    assert state.ref_status == "unknown" and "ABCDEF" in state.invited_text
 
 
 def test_invalid_ref_parameter_is_ignored(db):
@@ -131,10 +134,13 @@ def test_invalid_ref_parameter_is_ignored(db):
 
 def test_signed_in_visitor_is_sent_to_the_profile_with_the_ref(db, user):
     _, token = user
-    state = make_state(LoginState, token=token, query={"ref": "ABCDEF"})
+    inviter_id, _ = sign_up(db, "+79123450000")
+    code = db.exec(select(User.invite_code).where(User.id == inviter_id)).one()
+    db.rollback()
+    state = make_state(LoginState, token=token, query={"ref": code.lower()})
     events = run(state.on_load())
-    assert [event_name(e) for e in events] == ["_redirect"]
-    assert event_arg(events[0], "path") == "/profile?ref=ABCDEF"
+    assert [event_name(e) for e in events] == ["_call_script", "_redirect"]  # the language, then away
+    assert event_arg(events[-1], "path") == f"/profile/?ref={code}"  # no /profile → /profile/ detour
 
 
 def test_change_phone_goes_back_to_the_first_step(db):
@@ -151,7 +157,7 @@ def test_resend_replaces_the_code(db, monkeypatch):
     assert state.step == "code" and state.demo_code == "2222"
     assert count(db, ConfirmationCode) == 1
     run(state.confirm_code({"code": "1111"}))
-    assert state.error == translate("code.wrong")
+    assert state.error_text == translate("code.wrong")
 
 
 def test_resend_needs_a_phone_first(db):
@@ -163,10 +169,12 @@ def test_resend_needs_a_phone_first(db):
 def test_send_limit_shows_a_countdown_and_blocks_the_button(db, send_limits):
     state = requested(db)
     assert state.step == "code"
+    state._resend_until = 0.0  # the page's own cooldown is over (or was tampered with)
     events = run(state.resend_code())
     assert 0 < state.retry_after <= send_limits.send_cooldown_seconds
     assert state.error_text == translate("rate.limited", seconds=state.retry_after)
-    assert "LoginState.count_down" in [event_name(e) for e in events]
+    assert state._ticking  # the page's countdown runs (started with the first code)
+    del events
     sends_before = count(db, CodeSend)
     assert run(state.resend_code()) == []  # nothing reaches the server's limits while counting down
     assert count(db, CodeSend) == sends_before
@@ -179,13 +187,19 @@ def test_brute_force_through_the_ui_stops_after_five_guesses(db, send_limits):
     messages = []
     for guess in wrong[:7]:
         run(state.confirm_code({"code": guess}))
-        messages.append(state.error)
+        messages.append(state.error_text)
     assert messages[:4] == [translate("code.wrong")] * 4
     assert messages[4:] == [translate("code.too_many_attempts")] * 3
+    assert state.code_dead == "attempts"  # the page offers a new code instead of the button
     run(state.confirm_code({"code": real}))
-    assert state.error == translate("code.too_many_attempts")
+    assert state.error_text == translate("code.too_many_attempts")
+    state.code_dead = ""  # a tampered page: the server still refuses the right code
+    run(state.confirm_code({"code": real}))
+    assert state.error_text == translate("code.too_many_attempts")
     assert count(db, User) == 0
-    run(state.resend_code())  # a new code needs a new send, which the cooldown holds back
+    assert state.resend_in > 0 and run(state.resend_code()) == []  # the resend countdown holds
+    state._resend_until = 0.0
+    run(state.resend_code())  # and behind it the server's cooldown
     assert state.retry_after > 0
 
 
@@ -203,4 +217,4 @@ def test_a_failed_cookie_exchange_starts_over(db):
     state = requested(db)
     run(state.confirm_code({"code": state.demo_code}))
     run(state.session_claimed(False))
-    assert state.step == "phone" and state.error == translate("error.unknown")
+    assert state.step == "phone" and state.error_text == translate("error.unknown")

@@ -43,10 +43,11 @@ def invite_code_of(db, user_id: int) -> str:
 
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "x" * 10_000])
 def test_without_a_live_session_the_profile_redirects_to_sign_in(db, token):
+    """With a session cookie that no longer works, the sign-in page is told the session ended."""
     state = make_state(ProfileState, token=token, path="/profile")
     events = run(state.on_load())
     assert [event_name(e) for e in events] == ["_redirect"]
-    assert event_arg(events[0], "path") == "/"
+    assert event_arg(events[0], "path") == ("/" if not token else "/?session=ended")  # an empty cookie is none
     assert state.loaded is False and state.invite_code == ""
 
 
@@ -80,13 +81,13 @@ def test_activation_shows_inviter_and_updates_the_inviters_count(db, user):
     _, token = sign_up(db, "+79123456780")
     state = loaded(token)
     events = run(state.activate({"invite_code": invite_code_of(db, owner_id).lower()}))
-    assert state.error == ""
+    assert state.error_text == ""
     assert state.activated_code == invite_code_of(db, owner_id)
-    assert state.invited_by == "+79123456789"
+    assert state.invited_by == "+7 *** ***-67-89"  # someone else's number: masked
     assert any(event_name(e) == "_call_function" or "toast" in str(e) for e in events)
     owner_view = loaded(owner_token)
     assert owner_view.invited_count == 1
-    assert owner_view.referrals[0]["phone_number"] == "+79123456780"
+    assert owner_view.referrals[0]["phone_number"] == "+7 *** ***-67-80"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +109,7 @@ def test_bad_invite_codes_give_a_message_and_change_nothing(db, user, code, mess
     state = loaded(token)
     before = users_snapshot(db)
     run(state.activate({"invite_code": code}))
-    assert state.error == translate(message_id)
+    assert state.error_text == translate(message_id)
     assert state.activating is False
     assert users_snapshot(db) == before
 
@@ -119,11 +120,19 @@ def test_own_code_and_second_activation_are_refused(db, user):
     third_id, _ = sign_up(db, "+79123456781")
     state = loaded(token)
     run(state.activate({"invite_code": invite_code_of(db, other_id)}))
-    assert state.error == translate("invite.own")
+    assert state.error_text == translate("invite.own")
     run(state.activate({"invite_code": invite_code_of(db, owner_id)}))
     before = users_snapshot(db)
-    run(state.activate({"invite_code": invite_code_of(db, third_id)}))
-    assert state.error == translate("invite.already_activated")
+    assert state.activated_code == invite_code_of(db, owner_id)
+    # A second activation from this page (a double click, a double Enter) does nothing at all.
+    assert run(state.activate({"invite_code": invite_code_of(db, third_id)})) == []
+    assert state.error_text == "" and state.activated_code == invite_code_of(db, owner_id)
+    assert users_snapshot(db) == before
+    # A page that missed the first one (another tab) gets the rule's message.
+    other_tab = loaded(token)
+    other_tab.activated_code = ""
+    run(other_tab.activate({"invite_code": invite_code_of(db, third_id)}))
+    assert other_tab.error_text == translate("invite.already_activated")
     assert users_snapshot(db) == before
 
 
@@ -162,7 +171,7 @@ def test_load_more_walks_the_referral_list_newest_first(db, user, monkeypatch):
     assert len(state.referrals) == 20 and state.next_cursor
     run(state.load_more())
     phones = [row["phone_number"] for row in state.referrals]
-    assert phones == [f"+7912345{i:04d}" for i in reversed(range(25))]
+    assert phones == [f"+7 *** ***-{i:04d}"[:-2] + "-" + f"{i:02d}" for i in reversed(range(25))]
     assert state.next_cursor == ""
     assert run(state.load_more()) == []
 
