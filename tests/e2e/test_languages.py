@@ -42,17 +42,18 @@ def test_the_first_paint_is_never_in_another_language(base_url, new_context):
     """A Russian browser never sees the prerendered English page: it stays hidden until its
     texts arrive (or 3 s), and <html lang> is right before anything is painted."""
     _, page = browser_page(new_context, "ru-RU")
-    seen: list[str] = []
-    page.expose_function("record", lambda text: seen.append(text))
+    # Kept in the page: an exposed function's calls arrive asynchronously, possibly after the check.
     page.add_init_script(
-        """new MutationObserver(() => {
+        """window.__seen = [];
+           new MutationObserver(() => {
              const body = document.body;
              if (body && getComputedStyle(body).visibility === 'visible' && body.innerText.trim())
-               window.record && window.record(body.innerText.slice(0, 200));
+               window.__seen.push(body.innerText.slice(0, 200));
            }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});"""
     )
     page.goto(base_url + "/")
     expect(page.locator("h1")).to_have_text(translate("login.heading", "ru"))
+    seen = page.evaluate("window.__seen")
     assert seen and not [text for text in seen if translate("login.heading", "en") in text], seen[:3]
 
 
