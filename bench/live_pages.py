@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import queue
@@ -29,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 from bench import harness
 from bench.harness import log
-from bench.tabs import TabFleet, TabSpec, raise_open_files_limit
+from bench.tabs import CompiledState, TabFleet, TabSpec, compiled_state, raise_open_files_limit
 
 SIZES = (100, 1_000, 2_500, 5_000)
 QUICK_SIZES = (100, 1_000)
@@ -346,7 +347,7 @@ class RunResult:
 
 
 def run_size(n: int, seeded: Seeded, counts: dict[int, int], database_url: str, workdir: Path,
-             duration: int, rate: float, redis: Redis) -> RunResult:
+             duration: int, rate: float, redis: Redis, compiled: CompiledState | None) -> RunResult:
     """One N: a fresh two-worker server, N tabs, ``duration`` s of activations, the numbers."""
     result = RunResult(n)
     owners = seeded.owners[:n]
@@ -366,7 +367,7 @@ def run_size(n: int, seeded: Seeded, counts: dict[int, int], database_url: str, 
 
             processes = min(MAX_TAB_PROCESSES, max(1, math.ceil(n / TABS_PER_PROCESS)))
             result.processes = processes
-            fleet = TabFleet(server.url, owners, processes, open_timeout=max(60.0, n / 20))
+            fleet = TabFleet(server.url, owners, processes, open_timeout=max(60.0, n / 20), compiled=compiled)
             reports = Reports(fleet.reports)
             reports.start()
             log(f"N={n:,}: opening the tabs from {processes} processes")
@@ -678,14 +679,19 @@ def main(argv: list[str] | None = None) -> int:
         with harness.running_server(database_url, workdir / "server-setup.log") as _server:
             pass
         ctx["pg_version"] = harness.pg_version(engine)
+        compiled = compiled_state(harness.ROOT / ".web")
+        if compiled is None:
+            log("no state hashes in .web/utils/context.jsx: every hydrate sends the whole state")
         activations = sum(int(duration * args.rate) for _ in sizes)
         seeded = seed(engine, max(sizes), activations)
         log(f"seeded {max(sizes):,} tab owners and {activations:,} activators, each signed in, "
             f"in {seeded.seconds:.1f} s")
         counts: dict[int, int] = {}
         for n in sizes:
-            results.append(run_size(n, seeded, counts, database_url, workdir, duration, args.rate, redis))
+            results.append(run_size(n, seeded, counts, database_url, workdir, duration, args.rate, redis, compiled))
         engine.dispose()
+    (workdir / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    log(f"raw numbers in {workdir / 'results.json'}")
     ctx["nofile_server"] = ", ".join(sorted({f"{r.nofile_server:,}" for r in results if r.nofile_server})) or "?"
     for what, target, measured, ok in targets(results):
         log(f"target {what}: {target}; measured {measured}: "

@@ -4,8 +4,8 @@ A tab speaks Reflex's own protocol with python-socketio's asyncio client, as the
 frontend does (``reflex_base/.templates/web/utils/state.js``): Socket.IO at path
 ``/_event``, namespace ``/_event``, the tab's token in the query, the page's origin and
 the session cookie in the handshake, and the boot event ``hydrate_and_load`` (with the
-page's router data) in the CONNECT packet's auth. The server then sends the state and
-runs the page's ``on_load``. A tab records every ``invited_count`` the server sends it.
+page's router data and the compiled state's hashes) in the CONNECT packet's auth. The
+server then sends what differs from the compiled defaults and runs the page's ``on_load``. A tab records every ``invited_count`` the server sends it.
 
 Tabs run in a few OS processes (:func:`tab_process`, asyncio in each), so that the
 client side is not what limits the benchmark.
@@ -14,12 +14,15 @@ client side is not what limits the benchmark.
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
+import re
 import resource
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 STATE_NAME = "reflex___state____state"  # Reflex's root state, as the frontend names it
@@ -44,9 +47,40 @@ def raise_open_files_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def boot_event(path: str = PROFILE_PATH) -> dict[str, Any]:
-    """The event a page sends in its CONNECT packet (``initialEvents``; no client storage set)."""
-    return {"name": HYDRATE_AND_LOAD, "payload": {}, "router_data": {"pathname": path, "asPath": path}}
+@dataclass(frozen=True)
+class CompiledState:
+    """What the compiled frontend sends on its first connect besides the event (``.web/utils/context.jsx``)."""
+
+    hashes: list[str]  # ``initialStateHashes``: the server then sends only what differs from the defaults
+    schema: str  # ``stateSchema``
+
+
+def compiled_state(web_dir: Path) -> CompiledState | None:
+    """The built frontend's state hashes and schema, or None when ``web_dir`` has no build."""
+    try:
+        source = (web_dir / "utils" / "context.jsx").read_text()
+    except OSError:
+        return None
+    hashes = re.search(r"export const initialStateHashes = (\[.*?\])", source)
+    schema = re.search(r"export const stateSchema = (\"[^\"]*\")", source)
+    if not hashes or not schema:
+        return None
+    return CompiledState(json.loads(hashes.group(1)), json.loads(schema.group(1)))
+
+
+def boot_event(path: str = PROFILE_PATH, compiled: CompiledState | None = None) -> dict[str, Any]:
+    """The event a page sends in its CONNECT packet on its first connect (``initialEvents(true)``,
+    no client storage set)."""
+    payload = {"hashes": compiled.hashes} if compiled else {}
+    return {"name": HYDRATE_AND_LOAD, "payload": payload, "router_data": {"pathname": path, "asPath": path}}
+
+
+def connect_auth(compiled: CompiledState | None) -> dict[str, Any]:
+    """The CONNECT packet's auth: the boot event and, with a build, the state schema."""
+    auth: dict[str, Any] = {"event": boot_event(compiled=compiled)}
+    if compiled:
+        auth["state_schema"] = compiled.schema
+    return auth
 
 
 def find_var(delta: Any, name: str) -> tuple[bool, Any]:
@@ -69,16 +103,22 @@ def find_var(delta: Any, name: str) -> tuple[bool, Any]:
 class Tab:
     """One open profile page. ``on_count(owner_id, count, monotonic_time)`` hears each new count."""
 
-    def __init__(self, base_url: str, spec: TabSpec, on_count) -> None:
+    def __init__(self, base_url: str, spec: TabSpec, on_count, http_session=None,
+                 compiled: CompiledState | None = None) -> None:
         import socketio
 
-        self.base_url, self.spec, self.on_count = base_url, spec, on_count
+        self.base_url, self.spec, self.on_count, self.compiled = base_url, spec, on_count, compiled
         self.token = str(uuid.uuid4())  # the tab's client token (sessionStorage in a browser)
-        self.count: int | None = None
+        # The compiled default, which the page holds until the server sends another value.
+        self.count: int = 0
         self.phone = ""
         self.loaded = asyncio.Event()
         self.dropped = False
-        self.client = socketio.AsyncClient(reconnection=False, ssl_verify=False)
+        # The cookie goes in the websocket's own headers: given a ``Cookie`` header, python-engineio
+        # would move it into the HTTP session's cookie jar, which the process's tabs share.
+        cookie = {"headers": {"Cookie": f"{SESSION_COOKIE}={spec.token}"}}
+        self.client = socketio.AsyncClient(reconnection=False, http_session=http_session, handle_sigint=False,
+                                           websocket_extra_options=cookie)
         self.client.on("event", self._on_update, namespace=NAMESPACE)
         self.client.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
@@ -90,11 +130,11 @@ class Tab:
         if has_phone and phone:
             self.phone = phone
         loaded_found, loaded = find_var(delta, "loaded")
-        if found and isinstance(count, int) and (self.count is None or count > self.count):
+        if found and isinstance(count, int) and count > self.count:
             self.count = count
             if self.loaded.is_set():
                 self.on_count(self.spec.owner_id, count, received)
-        if loaded_found and loaded and self.count is not None and not self.loaded.is_set():
+        if loaded_found and loaded:
             self.loaded.set()
 
     async def _on_disconnect(self, *args) -> None:
@@ -104,11 +144,11 @@ class Tab:
         """Connect and wait until the page shows the profile (``loaded`` with a count)."""
         await self.client.connect(
             f"{self.base_url}?token={self.token}",
-            headers={"Origin": self.base_url, "Cookie": f"{SESSION_COOKIE}={self.spec.token}"},
+            headers={"Origin": self.base_url},
             transports=["websocket"],
             namespaces=[NAMESPACE],
             socketio_path=NAMESPACE,
-            auth={"event": boot_event()},
+            auth=connect_auth(self.compiled),
             wait_timeout=timeout,
         )
         try:
@@ -124,11 +164,17 @@ class Tab:
             pass
 
 
-async def _run_tabs(base_url: str, specs: list[TabSpec], reports, stop, open_timeout: float) -> None:
+async def _run_tabs(base_url: str, specs: list[TabSpec], reports, stop, open_timeout: float,
+                    compiled: CompiledState | None) -> None:
+    import aiohttp
+
     def on_count(owner_id: int, count: int, when: float) -> None:
         reports.put(("count", owner_id, count, when))
 
-    tabs = [Tab(base_url, spec, on_count) for spec in specs]
+    # One HTTP client for the process's tabs: no limit on connections (each websocket holds one),
+    # and no shared cookie jar (each tab sends its own cookie).
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar())
+    tabs = [Tab(base_url, spec, on_count, session, compiled) for spec in specs]
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
     errors: list[str] = []
 
@@ -141,18 +187,31 @@ async def _run_tabs(base_url: str, specs: list[TabSpec], reports, stop, open_tim
                 errors.append(f"{type(error).__name__}: {error}"[:200])
                 return False
 
+    async def stopped() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+
     started = time.monotonic()
-    opened = await asyncio.gather(*(open_one(tab) for tab in tabs))
+    opening = asyncio.ensure_future(asyncio.gather(*(open_one(tab) for tab in tabs)))
+    stopping = asyncio.ensure_future(stopped())
+    await asyncio.wait([opening, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not opening.done():  # stopped (the benchmark failed or was interrupted) while opening
+        opening.cancel()
+        await asyncio.gather(*(tab.close() for tab in tabs))
+        await session.close()
+        return
+    opened = opening.result()
     failed = [tab.spec.owner_id for tab, ok in zip(tabs, opened, strict=True) if not ok]
     reports.put(("ready", os.getpid(), sum(opened), failed, errors[:5], time.monotonic() - started))
-    while not stop.is_set():
-        await asyncio.sleep(0.2)
+    await stopping
     dropped = sum(1 for tab, ok in zip(tabs, opened, strict=True) if ok and tab.dropped)
     await asyncio.gather(*(tab.close() for tab in tabs))
+    await session.close()
     reports.put(("closed", os.getpid(), dropped))
 
 
-def tab_process(base_url: str, specs: list[TabSpec], reports, stop, open_timeout: float) -> None:
+def tab_process(base_url: str, specs: list[TabSpec], reports, stop, open_timeout: float,
+                compiled: CompiledState | None = None) -> None:
     """Entry point of one tab process: open ``specs``' tabs, keep them until ``stop`` is set.
 
     Puts on ``reports``: ``("ready", pid, opened, failed_owner_ids, first_errors, seconds)`` once
@@ -161,19 +220,20 @@ def tab_process(base_url: str, specs: list[TabSpec], reports, stop, open_timeout
     tabs the server disconnected meanwhile.
     """
     raise_open_files_limit()
-    asyncio.run(_run_tabs(base_url, specs, reports, stop, open_timeout))
+    asyncio.run(_run_tabs(base_url, specs, reports, stop, open_timeout, compiled))
 
 
 class TabFleet:
     """``len(specs)`` tabs spread over ``processes`` OS processes (forked)."""
 
-    def __init__(self, base_url: str, specs: list[TabSpec], processes: int, open_timeout: float = 120) -> None:
+    def __init__(self, base_url: str, specs: list[TabSpec], processes: int, open_timeout: float = 120,
+                 compiled: CompiledState | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self.reports = context.Queue()
         self.stop_event = context.Event()
         chunks = [specs[i::processes] for i in range(processes)]
         self.procs = [
-            context.Process(target=tab_process, args=(base_url, chunk, self.reports, self.stop_event, open_timeout),
+            context.Process(target=tab_process, args=(base_url, chunk, self.reports, self.stop_event, open_timeout, compiled),
                             daemon=True)
             for chunk in chunks if chunk
         ]

@@ -16,7 +16,7 @@ from bench.live_pages import (
     percentile,
     targets,
 )
-from bench.tabs import HYDRATE_AND_LOAD, Tab, TabSpec, boot_event, find_var
+from bench.tabs import HYDRATE_AND_LOAD, Tab, TabSpec, boot_event, compiled_state, connect_auth, find_var
 
 PROFILE = "reflex___state____state.referral_app___state___base____session_state.referral_app___state___profile____profile_state"
 
@@ -34,6 +34,22 @@ def test_the_boot_event_hydrates_and_loads_the_profile_page():
     event = boot_event()
     assert event["name"] == HYDRATE_AND_LOAD == "reflex___state____state.hydrate_and_load"
     assert event["router_data"] == {"pathname": "/profile", "asPath": "/profile"}
+
+
+def test_the_first_connect_sends_the_built_frontends_state_hashes_and_schema(tmp_path):
+    assert compiled_state(tmp_path) is None
+    assert connect_auth(None) == {"event": boot_event()}
+    (tmp_path / "utils").mkdir()
+    (tmp_path / "utils" / "context.jsx").write_text(
+        'import x from "y"\n'
+        'export const initialStateHashes = ["4dab47363d9803e2", "bf21a9e8fbc5a384"]\n'
+        'export const stateSchema = "0f2ec362862a46ee"\n'
+    )
+    compiled = compiled_state(tmp_path)
+    auth = connect_auth(compiled)
+    assert auth["state_schema"] == "0f2ec362862a46ee"
+    assert auth["event"]["payload"] == {"hashes": ["4dab47363d9803e2", "bf21a9e8fbc5a384"]}
+    assert auth["event"]["name"] == HYDRATE_AND_LOAD
 
 
 def test_a_tab_reports_only_new_counts_and_only_once_the_page_has_loaded():
