@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 from bench import harness
 from bench.harness import log
-from bench.tabs import CompiledState, TabFleet, TabSpec, compiled_state, raise_open_files_limit
+from bench.tabs import CONNECTS_AT_ONCE, CompiledState, TabFleet, TabSpec, compiled_state, raise_open_files_limit
 
 SIZES = (100, 1_000, 2_500, 5_000)
 QUICK_SIZES = (100, 1_000)
@@ -56,6 +56,7 @@ DURATION = 60  # seconds of activations per N (quick: QUICK_DURATION)
 QUICK_DURATION = 20
 UPDATE_TIMEOUT = 10.0  # seconds after the 200 within which the tab must show the new count
 SETTLE = 5.0  # seconds between the last tab opening and the first activation
+CLOSED_WAIT = 3.0  # seconds between closing the tabs and counting what they left on the server
 TABS_PER_PROCESS = 1_250
 MAX_TAB_PROCESSES = 4
 # Targets of issue 14, at the largest N (5,000).
@@ -310,6 +311,8 @@ class RunResult:
     failed: int = 0
     open_errors: list[str] = field(default_factory=list)
     open_seconds: float = 0.0
+    open_p50: float = 0.0  # seconds from a tab's connect to its loaded profile
+    open_p95: float = 0.0
     dropped: int = 0
     activations: int = 0
     activation_errors: int = 0
@@ -381,9 +384,14 @@ def run_size(n: int, seeded: Seeded, counts: dict[int, int], database_url: str, 
                 result.failed = len(failed_owners)
                 result.open_errors = [e for r in reports.ready for e in r[4]][:5]
                 result.open_seconds = max(r[5] for r in reports.ready)
+                open_times = [t for r in reports.ready for t in r[6]]
+                if open_times:
+                    result.open_p50 = percentile(open_times, 50)
+                    result.open_p95 = percentile(open_times, 95)
                 opened = server_snapshot(server, redis)
                 result.cpu_open_pct = cpu_percent(opening, opened)
-                log(f"N={n:,}: {result.opened:,} tabs open in {result.open_seconds:.1f} s, {result.failed} failed"
+                log(f"N={n:,}: {result.opened:,} tabs open in {result.open_seconds:.1f} s (each p50 {result.open_p50:.2f} s, "
+                    f"p95 {result.open_p95:.2f} s), {result.failed} failed"
                     + (f" ({result.open_errors[0]})" if result.open_errors else ""))
                 time.sleep(SETTLE)
                 result.loaded = server_snapshot(server, redis)
@@ -424,7 +432,7 @@ def run_size(n: int, seeded: Seeded, counts: dict[int, int], database_url: str, 
                 reports.wait_for("closed", len(fleet.procs), timeout=10)
                 reports.stopping.set()
                 result.dropped = sum(r[2] for r in reports.closed)
-            time.sleep(3)
+            time.sleep(CLOSED_WAIT)
             result.closed = server_snapshot(server, redis)
     finally:
         try:
@@ -500,7 +508,9 @@ def size_table(r: RunResult) -> str:
     lines = [
         f"### {r.n:,} open pages",
         "",
-        f"{r.opened:,} tabs opened ({r.failed:,} failed) from {r.processes} processes in {r.open_seconds:.1f} s; "
+        f"{r.opened:,} tabs opened ({r.failed:,} failed) from {r.processes} process{'es' * (r.processes > 1)} in "
+        f"{r.open_seconds:.1f} s (connect to loaded profile: p50 {r.open_p50:.2f} s, p95 {r.open_p95:.2f} s, "
+        f"{CONNECTS_AT_ONCE} connecting at once per process); "
         f"{r.dropped:,} dropped by the server while open. {r.activations:,} activations "
         f"({r.activation_errors:,} not 200"
         + (": " + ", ".join(f"{count} × {'no answer' if status < 0 else status}"
@@ -519,7 +529,7 @@ def size_table(r: RunResult) -> str:
         snap_row("at rest (no tab)", r.rest),
         snap_row(f"{r.n:,} tabs open", r.loaded),
         snap_row("after the activations", r.after),
-        snap_row("tabs closed", r.closed),
+        snap_row(f"{CLOSED_WAIT:g} s after the tabs closed", r.closed),
         "",
         f"Server CPU (whole process group, % of one core): {r.cpu_open_pct:.0f}% while the tabs opened, "
         f"{r.cpu_sitting_pct:.0f}% while they sat ({SETTLE:g} s), {r.cpu_activations_pct:.0f}% during the "

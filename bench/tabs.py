@@ -178,10 +178,14 @@ async def _run_tabs(base_url: str, specs: list[TabSpec], reports, stop, open_tim
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
     errors: list[str] = []
 
+    open_times: list[float] = []
+
     async def open_one(tab: Tab) -> bool:
         async with gate:
             try:
+                begun = time.monotonic()
                 await tab.open(open_timeout)
+                open_times.append(time.monotonic() - begun)
                 return True
             except Exception as error:  # noqa: BLE001 - counted and reported, the run goes on
                 errors.append(f"{type(error).__name__}: {error}"[:200])
@@ -202,7 +206,7 @@ async def _run_tabs(base_url: str, specs: list[TabSpec], reports, stop, open_tim
         return
     opened = opening.result()
     failed = [tab.spec.owner_id for tab, ok in zip(tabs, opened, strict=True) if not ok]
-    reports.put(("ready", os.getpid(), sum(opened), failed, errors[:5], time.monotonic() - started))
+    reports.put(("ready", os.getpid(), sum(opened), failed, errors[:5], time.monotonic() - started, open_times))
     await stopping
     dropped = sum(1 for tab, ok in zip(tabs, opened, strict=True) if ok and tab.dropped)
     await asyncio.gather(*(tab.close() for tab in tabs))
@@ -214,8 +218,9 @@ def tab_process(base_url: str, specs: list[TabSpec], reports, stop, open_timeout
                 compiled: CompiledState | None = None) -> None:
     """Entry point of one tab process: open ``specs``' tabs, keep them until ``stop`` is set.
 
-    Puts on ``reports``: ``("ready", pid, opened, failed_owner_ids, first_errors, seconds)`` once
-    every tab is open (or failed), ``("count", owner_id, count, monotonic_time)`` for each new count
+    Puts on ``reports``: ``("ready", pid, opened, failed_owner_ids, first_errors, seconds,
+    open_times)`` once every tab is open (or failed), ``open_times`` being the seconds from each
+    tab's connect to its loaded profile, ``("count", owner_id, count, monotonic_time)`` for each new count
     a loaded tab receives, and ``("closed", pid, dropped)`` at the end, ``dropped`` being the
     tabs the server disconnected meanwhile.
     """
