@@ -99,29 +99,35 @@ def test_the_summary_gives_percentiles_of_what_arrived():
     assert latency_summary([], missed=4) == {"received": 0, "missed": 4}
 
 
-def _run(n: int, p95: float, p99: float, missed: int, redis_clients: int, rss_mb: list[float]) -> RunResult:
+def _run(n: int, p95: float, p99: float, missed: int, redis_clients: int, rss_mb: list[float],
+         subscribers: int = 2) -> RunResult:
     snap = {"worker_rss_kb": {i: mb * 1024 for i, mb in enumerate(rss_mb)}, "worker_fds": {},
-            "redis": {"db_clients": redis_clients, "db_subscribers": 0, "connected_clients": 0, "used_memory": 0}}
+            "redis": {"db_clients": redis_clients, "db_subscribers": subscribers, "connected_clients": 0,
+                      "used_memory": 0}}
     return RunResult(n, opened=n, latency={"received": 10, "missed": missed, "p50": 0.1, "p95": p95, "p99": p99,
                                            "max": p99}, rest=snap, after=snap)
 
 
 def test_targets_are_judged_from_the_measured_values():
-    good = [_run(1_000, 0.1, 0.2, 0, 4, [200, 190]), _run(TARGET_N, 0.5, 1.5, 0, 5, [330, 300])]
-    assert [ok for *_, ok in targets(good)] == [True, True, True]
+    good = [_run(1_000, 0.1, 0.2, 0, 60, [200, 190]), _run(TARGET_N, 0.5, 1.5, 0, 70, [330, 300])]
+    assert [ok for *_, ok in targets(good)] == [True, True, True, True]
 
-    slow = [_run(1_000, 0.1, 0.2, 0, 4, [200]), _run(TARGET_N, 1.2, 1.5, 0, 4, [200])]
+    slow = [_run(1_000, 0.1, 0.2, 0, 60, [200]), _run(TARGET_N, 1.2, 1.5, 0, 60, [200])]
     assert targets(slow)[0][3] is False
-    lost = [_run(1_000, 0.1, 0.2, 0, 4, [200]), _run(TARGET_N, 0.2, 0.3, 1, 4, [200])]
+    lost = [_run(1_000, 0.1, 0.2, 0, 60, [200]), _run(TARGET_N, 0.2, 0.3, 1, 60, [200])]
     assert targets(lost)[0][3] is False
-    per_tab = [_run(1_000, 0.1, 0.2, 0, 1_004, [200]), _run(TARGET_N, 0.2, 0.3, 0, 5_004, [200])]
-    assert targets(per_tab)[1][3] is False
-    heavy = [_run(1_000, 0.1, 0.2, 0, 4, [200]), _run(TARGET_N, 0.2, 0.3, 0, 4, [351])]
-    assert targets(heavy)[2][3] is False
+    per_tab = [_run(1_000, 0.1, 0.2, 0, 1_064, [200], subscribers=1_004),
+               _run(TARGET_N, 0.2, 0.3, 0, 5_064, [200], subscribers=5_004)]
+    assert [ok for *_, ok in targets(per_tab)][1:3] == [False, False]
+    pool_grew = [_run(1_000, 0.1, 0.2, 0, 60, [200]), _run(TARGET_N, 0.2, 0.3, 0, 80, [200])]
+    assert [ok for *_, ok in targets(pool_grew)][1:3] == [True, False]
+    heavy = [_run(1_000, 0.1, 0.2, 0, 60, [200]), _run(TARGET_N, 0.2, 0.3, 0, 60, [351])]
+    assert targets(heavy)[3][3] is False
 
 
 def test_a_target_not_measured_is_said_so():
-    quick = [_run(100, 0.1, 0.2, 0, 4, [200]), _run(1_000, 0.1, 0.2, 0, 4, [210])]
+    quick = [_run(100, 0.1, 0.2, 0, 60, [200]), _run(1_000, 0.1, 0.2, 0, 61, [210])]
     rows = targets(quick)
-    assert rows[0][3] is None and rows[2][3] is None
-    assert rows[1][3] is True
+    assert rows[0][3] is None and rows[3][3] is None
+    assert rows[1][3] is True and rows[2][3] is True
+    assert targets([])[1][3] is None
