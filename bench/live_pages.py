@@ -512,7 +512,7 @@ def size_table(r: RunResult) -> str:
         if not snap:
             return f"| {label} | – | – | – | – | – |"
         rss = " / ".join(_mb(kb / 1024) for kb in sorted(snap["worker_rss_kb"].values(), reverse=True))
-        fds = " / ".join(str(v) for v in snap["worker_fds"].values())
+        fds = " / ".join("?" if v is None else f"{v:,}" for v in snap["worker_fds"].values())
         red = snap["redis"]
         return (f"| {label} | {rss} | {fds} | {red['db_clients']:,} ({red['db_subscribers']:,} subscribed) | "
                 f"{red['connected_clients']:,} | {red['used_memory'] / 2**20:,.1f} |")
