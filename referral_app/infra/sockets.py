@@ -8,6 +8,11 @@ page's ``router.session.session_id``. :func:`on_socket_closed` wraps that method
 instance (python-socketio's ``AsyncNamespace.trigger_event`` looks it up by name), calls
 ours first, then Reflex's. ``tests/test_sockets.py`` fails if a Reflex upgrade moves or
 renames any of it.
+
+(Reflex 0.10.1 itself also cancels, on disconnect, the unfinished page-load chain of the
+tab's current socket, which the live-update watcher started by ``on_load`` belongs to. That
+is an implicit property of its event processor, and it skips a socket that is no longer the
+tab's current one; the hook does not depend on it.)
 """
 
 from __future__ import annotations
