@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 
 import redis.asyncio as aioredis
@@ -136,14 +137,15 @@ def _discard(index: dict, key, subscription: Subscription) -> None:
             del index[key]
 
 
-class ReferralFeed:
+class ReferralFeed(ABC):
     """The interface: publish by owner id, subscribe a page, end a closed page's subscriptions."""
 
     def __init__(self) -> None:
         self.registry = Registry()
 
+    @abstractmethod
     async def publish(self, owner_id: int) -> None:
-        raise NotImplementedError
+        """Wake the subscriptions of ``owner_id``'s pages, on every worker."""
 
     async def subscribe(self, owner_id: int, page: str | None = None, session: str | None = None) -> Subscription:
         """Subscribe the page of tab ``page`` (its client token) on websocket ``session``."""
@@ -242,6 +244,8 @@ class RedisFeed(ReferralFeed):
                             self.registry.notify(int(owner))
             except (RedisError, OSError) as error:
                 logger.warning("live updates: Redis listener lost (%s); again in %.1f s", type(error).__name__, delay)
+            except Exception:  # keep listening for the pages whatever went wrong
+                logger.exception("live updates: listener failed; again in %.1f s", delay)
             finally:
                 ready.clear()
                 try:
