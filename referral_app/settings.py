@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     # grow with the events in flight: hundreds of connections while many tabs connect at
     # once; Reflex's 2 s wait fails connects while a busy worker catches up.
     redis_max_connections: int = Field(
-        default=32, ge=3, le=10_000, validation_alias=AliasChoices("REFLEX_REDIS_MAX_CONNECTIONS")
+        default=64, ge=3, le=10_000, validation_alias=AliasChoices("REFLEX_REDIS_MAX_CONNECTIONS")
     )
     redis_pool_timeout_seconds: float = Field(
         default=8.0, gt=0, lt=10, validation_alias=AliasChoices("REFLEX_REDIS_POOL_TIMEOUT")
