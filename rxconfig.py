@@ -1,5 +1,7 @@
 """Reflex configuration; the values come from referral_app.settings (one place for settings)."""
 
+import os
+
 import reflex as rx
 
 from referral_app.infra.frontend import SameOriginPlugin
@@ -9,6 +11,11 @@ from referral_app.settings import settings
 
 # Granian, which Reflex starts, waits HTTP_HEADER_TIMEOUT_SECONDS for headers (infra/server.py).
 use_http_timeouts()
+# Reflex reads its Redis pool cap from the environment when it makes its clients (every
+# worker imports this file first): an event waits for a free connection instead of
+# opening one more, so a worker's Redis connections do not grow with its tabs.
+os.environ["REFLEX_REDIS_MAX_CONNECTIONS"] = str(settings.redis_max_connections)
+os.environ["REFLEX_REDIS_POOL_TIMEOUT"] = f"{settings.redis_pool_timeout_seconds:g}"
 
 config = rx.Config(
     app_name="referral_app",

@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Reflex's own variable: with it, page state and live updates go through Redis.
     redis_url: str = Field(default="", validation_alias=AliasChoices("REFLEX_REDIS_URL"))
+    # Reflex's own variables too (rxconfig.py hands ours on): the cap of each of its Redis
+    # clients' pools per worker (page state, tab sockets), and how long an event waits for a
+    # free connection at the cap (under Reflex's 10 s state lock). Uncapped, Reflex's pools
+    # grow with the events in flight: hundreds of connections while many tabs connect at
+    # once; Reflex's 2 s wait fails connects while a busy worker catches up.
+    redis_max_connections: int = Field(
+        default=64, ge=3, le=10_000, validation_alias=AliasChoices("REFLEX_REDIS_MAX_CONNECTIONS")
+    )
+    redis_pool_timeout_seconds: float = Field(
+        default=8.0, gt=0, lt=10, validation_alias=AliasChoices("REFLEX_REDIS_POOL_TIMEOUT")
+    )
     # Webhooks (README "Webhooks"): off while WEBHOOK_URL is empty.
     webhook_url: str = ""
     webhook_secret: str = Field(default="", validate_default=True)

@@ -30,8 +30,6 @@ from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, text_field
 
 LOGIN_ROUTE = "/"
-# How often a live-update watcher checks that its page is still open.
-WATCH_CHECK_SECONDS = 20
 
 
 def share_link(origin: str, invite_code: str) -> str:
@@ -69,7 +67,6 @@ class ProfileState(SessionState):
     logging_out: bool = False
     _rows: list[list[str]] = []  # [E.164, ISO time] of the referrals shown, newest first
     _timezone: str = "UTC"  # the browser's, for exact times
-    _watching: bool = False
 
     @rx.var
     def phone_display(self) -> str:
@@ -158,41 +155,33 @@ class ProfileState(SessionState):
             except DomainError:
                 code = ""
             self.prefill_code = "" if code == self.invite_code else code
-        events = [self._resolve_language(user_id)]
-        if not self._watching:
-            events.append(ProfileState.watch_referrals)
-        return events
+        # Each load (a reconnect's too) starts a watcher; the tab's older one ends.
+        return [self._resolve_language(user_id), ProfileState.watch_referrals]
 
     @rx.event(background=True)
     async def watch_referrals(self):
-        """While the page is open, show new referrals as soon as somebody enters the code."""
+        """While the page is open, show new referrals as soon as somebody enters the code.
+
+        The watcher sleeps on its subscription (no timer) and ends when the page's
+        websocket closes (``infra/sockets.py``), when a newer load of the same tab
+        replaces it, or when the page is signed out.
+        """
         async with self:
             user_id = self._authenticated_user_id()
-            if user_id is None or self._watching:
+            if user_id is None:
                 return
-            self._watching = True
-            client_token = self.router.session.client_token
-        try:
-            subscription = await referral_feed.subscribe(user_id)
-        except Exception:  # no live updates (e.g. Redis away); the page still works
-            async with self:
-                self._watching = False
-            return
+            session = self.router.session
+            page, socket = session.client_token, session.session_id
+        subscription = await referral_feed.subscribe(user_id, page=page, session=socket)
         try:
             with metrics.track_live_subscriber():
-                while True:
-                    updated = await subscription.wait(WATCH_CHECK_SECONDS)
-                    if not await _page_is_open(client_token):
-                        return
-                    if updated:
-                        async with self:
-                            if self._authenticated_user_id() != user_id:
-                                return
-                            await asyncio.to_thread(self._show_new_referrals, user_id)
+                while await subscription.wait():
+                    async with self:
+                        if self._authenticated_user_id() != user_id:
+                            return
+                        await asyncio.to_thread(self._show_new_referrals, user_id)
         finally:
-            await subscription.close()
-            async with self:
-                self._watching = False
+            subscription.close()
 
     def _show_new_referrals(self, user_id: int) -> None:
         """Refresh the count and put new referrals (always the newest) on top of the list."""
@@ -291,12 +280,3 @@ class ProfileState(SessionState):
         self.logging_out = True  # until the page leaves
         yield rx.call_script(browser_session_script("DELETE", None, LOGIN_ROUTE, always_go=True))
 
-
-async def _page_is_open(client_token: str) -> bool:
-    """Whether the browser tab that started a watcher is still connected (to any worker)."""
-    from reflex.utils.prerequisites import get_and_validate_app
-
-    namespace = get_and_validate_app().app.event_namespace
-    if namespace is None:
-        return False
-    return await namespace._token_manager.is_token_connected(client_token)

@@ -38,8 +38,8 @@ class EventSocket:
     """One connection, as a browser tab makes it: handshake, engine.io open, Socket.IO connect."""
 
     def __init__(self, port: int, origin: str | None = None, cookie: str | None = None, headers=(),
-                 host: str | None = None) -> None:
-        self.token = str(uuid.uuid4())
+                 host: str | None = None, token: str | None = None) -> None:
+        self.token = token or str(uuid.uuid4())  # the tab's client token: the same one to reconnect
         extra = [(name.encode(), value.encode()) for name, value in headers]
         if origin is not None:
             extra.append((b"origin", origin.encode()))
