@@ -1,6 +1,6 @@
 """The floor: the app's three hottest API calls on the bare stack (issue 14).
 
-A Starlette app with a psycopg2 connection pool and nothing above it: no FastAPI, no
+A Starlette app with a pool of psycopg2 connections and nothing above it: no FastAPI, no
 SQLAlchemy, no pydantic, no Reflex, no middleware. It runs the same statements as the
 domain does for
 
@@ -32,6 +32,7 @@ import base64
 import hashlib
 import hmac
 import os
+import queue
 import re
 import secrets
 import threading
@@ -39,7 +40,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import phonenumbers
-import psycopg2.pool
+import psycopg2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -60,26 +61,29 @@ def _dsn() -> str:
 
 
 class Pool:
-    """A ThreadedConnectionPool that waits for a free connection instead of raising.
-
-    All ``size`` connections stay open: psycopg2's pool closes a returned connection when
-    it already holds ``minconn`` idle ones.
-    """
+    """Up to ``size`` psycopg2 connections, opened when first needed and kept open; a thread
+    that finds them all in use waits for one (the app's SQLAlchemy pool keeps DB_POOL_SIZE
+    and opens DB_MAX_OVERFLOW more at peaks; psycopg2's own pools raise instead of waiting,
+    and close returned connections above ``minconn``)."""
 
     def __init__(self, size: int) -> None:
-        self._pool = psycopg2.pool.ThreadedConnectionPool(size, size, _dsn(), connect_timeout=5)
-        self._free = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
 
     @contextmanager
     def transaction(self):
         """A cursor in a transaction: committed on success, rolled back on an exception."""
-        with self._free:
-            conn = self._pool.getconn()
+        with self._slots:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = psycopg2.connect(_dsn(), connect_timeout=5)
             try:
                 with conn, conn.cursor() as cur:  # psycopg2: commit or rollback at the end
                     yield cur
             finally:
-                self._pool.putconn(conn)
+                if not conn.closed:
+                    self._idle.put(conn)
 
 
 _pool: Pool | None = None
