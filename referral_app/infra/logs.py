@@ -144,12 +144,18 @@ def _masked_short(text: str, secrets: tuple[str, ...]) -> str:
     return _masked(text, secrets)
 
 
+# Every pattern of _MASKS needs a key-value separator, a list or a scheme word: a text with
+# none of them (most log lines, e.g. "GET /api/v1/profile/me/ 200 3.1 ms") skips them all.
+_MASKABLE = re.compile(r"[=:\[]|\b(?:bearer|token|basic)\s", re.IGNORECASE)
+
+
 def _masked(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern, replacement in _MASKS:
-        text = pattern.sub(replacement, text)
+    if _MASKABLE.search(text):
+        for pattern, replacement in _MASKS:
+            text = pattern.sub(replacement, text)
     return _TOKEN_SHAPE.sub(_token_shaped, text)
 
 
