@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ui", action="store_true", help="no browser measurements")
     parser.add_argument("--skip-profile", action="store_true", help="no py-spy runs")
     parser.add_argument("--skip-redis", action="store_true",
-                        help=f"no two-worker run with Redis ({REDIS_URL}, flushed before and after)")
+                        help=f"no comparison with the floor (the app runs it on two workers with Redis, {REDIS_URL}, "
+                             "flushed before and after)")
     parser.add_argument("--skip-live", action="store_true", help="not the open-pages benchmark (bench/live_pages.py)")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not write docs/")
     args = parser.parse_args(argv)
@@ -91,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     checks: list[str] = []
     ctx: dict = {"env": env, "duration": args.duration, "ui": None, "profiles": [], "hwm": [], "checks": checks,
                  "ui_repetitions": args.ui_repetitions, "wrk_version": tool_version("wrk", "--version"),
-                 "skip_redis": args.skip_redis, "pool_rate": args.pool_rate,
-                 "rounds": args.rounds}
+                 "skip_redis": args.skip_redis, "pool_rate": args.pool_rate, "rounds": args.rounds}
     redis_client = None
     if not args.skip_redis:  # fail now rather than after the one-worker runs
         import redis
