@@ -23,7 +23,7 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
-from referral_app.infra.db import session_scope
+from referral_app.infra.db import read_scope, session_scope
 from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.referrals import ReferralPage
@@ -107,7 +107,7 @@ async def profile(token: Token) -> ProfileOut:
     """Your profile with the first page of the users who entered your code."""
 
     def read() -> tuple[referrals.Profile, ReferralPage]:
-        with session_scope() as db:
+        with read_scope() as db:
             user_id = sessions.authenticated_user_id(db, token)
             me = referrals.get_profile(db, user_id)
             return me, referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
@@ -134,7 +134,7 @@ async def referral_page(token: Token, cursor: str | None = None, limit: int = 20
     """One page of the users who entered your code, newest first (`limit` 1–100)."""
 
     def read() -> ReferralPage:
-        with session_scope() as db:
+        with read_scope() as db:
             user_id = sessions.authenticated_user_id(db, token)
             return referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from referral_app.settings import settings
@@ -60,3 +60,15 @@ def session_scope() -> Iterator[Session]:
     """A session for one unit of work; domain functions commit what they change."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@contextmanager
+def read_scope() -> Iterator[Connection]:
+    """A plain connection for a unit of work that only reads with Core statements.
+
+    The domain's read functions take it as they take a session; without the ORM session's
+    bookkeeping a profile read costs about a tenth less CPU (issue 14). Its transaction is
+    rolled back when the block ends, as a session's is.
+    """
+    with engine.connect() as connection:
+        yield connection
