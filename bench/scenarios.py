@@ -428,10 +428,13 @@ class Pools:
         """``count`` prepared users, each with an inviter of its own: lines ``<token> <invite code>``.
 
         The inviters are new users (no session; nobody else enters their codes), so no two
-        activations of the run wait for the same referral tree's lock.
+        activations of the run wait for the same referral tree's lock. By now the app has given
+        random codes to the users that signed in through it, and one may equal a code chosen
+        here: such an inviter is left out (a few spare ones are made).
         """
         first = self.next_inviter
-        self.next_inviter += count
+        spare = 64
+        self.next_inviter += count + spare
         code_sql = harness.invite_code_sql(f"(g + {INVITERS_CODE_BASE})")
         with self.engine.begin() as conn:
             codes = conn.execute(
@@ -441,12 +444,13 @@ class Pools:
                     SELECT '+' || (:base + g)::text, {code_sql}, 0, :now
                     FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
                     ORDER BY g
+                    ON CONFLICT (invite_code) DO NOTHING
                     RETURNING invite_code
                     """
                 ),
                 {"alphabet": harness.ALPHABET, "base": 70_000_000_000 + INVITERS_PHONES, "first": first,
-                 "last": first + count - 1, "now": utcnow()},
-            ).scalars().all()
+                 "last": first + count + spare - 1, "now": utcnow()},
+            ).scalars().all()[:count]
         harness.vacuum_analyze(self.engine, "users")
         tokens = self.signed_in_users(count)
         return self._write([f"{token} {code}" for token, code in zip(tokens, codes, strict=True)])
