@@ -4,7 +4,7 @@
 
 SHELL := /bin/bash
 
-# Extra arguments: make test ARGS="-x -k activation" (pytest), make bench ARGS="--duration 5"
+# Extra arguments: make test ARGS="-x -k activation" (pytest), make bench ARGS=--quick (a short run)
 ARGS ?=
 
 .PHONY: run test dev bench clean
@@ -18,7 +18,7 @@ test:  ## Run the whole test suite (pytest)
 dev:  ## Dev server with hot reload: frontend on $PORT (3000), backend on $BACKEND_PORT (8000)
 	scripts/run.sh --dev
 
-bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis db 15 (~8 min): writes docs/benchmarks.md and docs/profile-latency.png
+bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis db 15 (~15 min; ARGS=--quick a few): writes docs/benchmarks*.md and docs/profile-latency.png
 	scripts/bootstrap.sh --dev
 	@hash="$$(cat bench/requirements.txt | sha256sum | cut -d' ' -f1)"; \
 	if [ "$$(cat .stamps/pip-bench.sha256 2>/dev/null)" != "$$hash" ]; then \
@@ -26,7 +26,7 @@ bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis db 15 (~8 min): 
 		.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt && \
 		echo "$$hash" > .stamps/pip-bench.sha256; \
 	fi
-	.venv/bin/python bench/run.py $(ARGS)
+	.venv/bin/python -m bench $(ARGS)
 
 clean:  ## Remove everything the commands install or build
 	rm -rf .web .run .venv .tools .stamps

@@ -1,8 +1,9 @@
 """What the benchmarks share: a throwaway PostgreSQL database, the app started the
 production way in its own process group, bulk seeding, and signing in through the API.
 
-Used by ``bench/run.py`` (the full benchmark, ``make bench``) and
-``bench/profile_vs_referrals.py`` (profile cost against referral count).
+Used by the ``bench`` package (``python -m bench``, i.e. ``make bench``), by
+``bench/profile_vs_referrals.py`` (profile cost against referral count) and the other
+benchmarks in ``bench/``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -224,26 +227,31 @@ def parent_pid(pid: int) -> int:
 
 
 class Server:
-    """``scripts/run.sh`` in its own process group, output to a log file.
+    """``scripts/run.sh`` (or ``command``) in its own process group, output to a log file.
 
     ``env`` overrides :data:`BENCH_SERVER_ENV` (e.g. ``{"SMS_DELAY_SECONDS": "1.5"}``).
+    ``command`` and ``ready_paths`` start another server the same way (the floor app);
+    ``{port}`` in the command is replaced with the port.
     """
 
-    def __init__(self, port: int, database_url: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, port: int, database_url: str, log_path: Path, env: dict[str, str] | None = None,
+                 command: list[str] | None = None, ready_paths: tuple[str, ...] = ("/", "/api/openapi.json")) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.database_url = database_url
         self.log_path = log_path
         self.settings = {**BENCH_SERVER_ENV, **(env or {})}
+        self.command = [part.replace("{port}", str(port)) for part in (command or ["scripts/run.sh"])]
+        self.ready_paths = ready_paths
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> float:
-        """Start and wait until the page and the API answer; return the seconds it took."""
+        """Start and wait until every ``ready_paths`` answers 200; return the seconds it took."""
         env = {**os.environ, "PORT": str(self.port), "DATABASE_URL": self.database_url, **self.settings}
         started = time.monotonic()
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                ["scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         log(f"server pid {self.proc.pid} (process group {self.proc.pid}), log {self.log_path}")
@@ -253,8 +261,7 @@ class Server:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
                 try:
-                    if (client.get(self.url + "/").status_code == 200
-                            and client.get(self.url + "/api/openapi.json").status_code == 200):
+                    if all(client.get(self.url + path).status_code == 200 for path in self.ready_paths):
                         return time.monotonic() - started
                 except httpx.HTTPError:
                     pass
@@ -382,12 +389,16 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, log_path: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """A started :class:`Server` on a free port, stopped on exit (also on failure or Ctrl-C)."""
-    server = Server(free_port(), database_url, log_path, env)
+def running_server(database_url: str, log_path: Path, env: dict[str, str] | None = None,
+                   **options: Any) -> Iterator[Server]:
+    """A started :class:`Server` on a free port, stopped on exit (also on failure or Ctrl-C).
+
+    ``options``: :class:`Server`'s ``command`` and ``ready_paths``.
+    """
+    server = Server(free_port(), database_url, log_path, env, **options)
     try:
         settings = " ".join(f"{k}={v}" for k, v in server.settings.items() if k != "SECRET_KEY")
-        log(f"starting scripts/run.sh on port {server.port} ({settings}); the first start builds the frontend")
+        log(f"starting {' '.join(server.command[:3])} on port {server.port} ({settings})")
         server.start_seconds = server.start()
         log(f"server ready at {server.url} after {server.start_seconds:.0f} s")
         yield server
@@ -454,3 +465,98 @@ def environment() -> dict[str, str]:
         "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
         "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+# --------------------------------------------------------------------------- tools and measurements
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installed from Debian with apt-get when it is missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing; install it as root: apt-get install -y wrk")
+    log("installing wrk (apt-get install -y wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, check=False).returncode:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, check=True, capture_output=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def tool_version(*cmd: str) -> str:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    text_out = (result.stdout or result.stderr).strip()
+    return text_out.splitlines()[0].split(" Copyright")[0] if text_out else "?"
+
+
+def with_roles(processes: list[tuple[int, str, int]]) -> list[tuple[int, str, str, int]]:
+    """(pid, role, command, peak kB): the worker is the process whose parent is in the group too."""
+    pids = {pid for pid, _, _ in processes}
+    found = []
+    for pid, cmd, kb in processes:
+        try:
+            worker = parent_pid(pid) in pids
+        except (OSError, IndexError, ValueError):
+            worker = False
+        found.append((pid, "worker (serves the requests)" if worker else "supervisor", cmd, kb))
+    return found
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (backends included), for their CPU time."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def total_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; /proc/stat, idle and iowait excluded)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots by processes alive in both, plus new ones."""
+    return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(pct) - 1]
+
+
+# --------------------------------------------------------------------------- py-spy
+
+
+def py_spy_path() -> str:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+
+
+
+def utcnow():
+    from referral_app.domain.clock import utcnow as now
+
+    return now()

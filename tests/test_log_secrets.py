@@ -81,6 +81,24 @@ def test_what_is_not_a_secret_stays_readable():
         assert mask_secrets(text) == text
 
 
+def _masked_without_shortcuts(text: str) -> str:
+    for pattern, replacement in logs._MASKS:
+        text = pattern.sub(replacement, text)
+    return logs._TOKEN_SHAPE.sub(logs._token_shaped, text)
+
+
+@pytest.mark.parametrize("text", [
+    "GET /api/v1/profile/me/ 200 3.1 ms", f"POST /api/v1/x/{TOKEN} 404 1.0 ms", f"bearer\t{TOKEN}",
+    f"Basic {TOKEN}", "cookie referral_session", f"[{TOKEN!r}]", "code 7731", "a: b", "x" * 300 + "=y",
+    f"token {CLAIM} and more", "['code', '7731']", "Authorization: abc", "Token abcdefghijklmnopqr",
+])
+def test_skipping_the_patterns_or_remembering_a_text_never_changes_what_is_masked(text):
+    """``mask_secrets`` runs the key-value patterns only on text that could match one (and
+    remembers short texts): the same result as running every pattern every time."""
+    assert mask_secrets(text) == _masked_without_shortcuts(text)
+    assert mask_secrets(text) == _masked_without_shortcuts(text)  # remembered
+
+
 def test_the_server_secret_and_url_passwords_are_masked(monkeypatch):
     monkeypatch.setattr(settings, "secret_key", "the-server-secret-value")
     monkeypatch.setattr(settings, "database_url", "postgresql+psycopg2://app:db-pass-word@db/app")

@@ -5,6 +5,8 @@
 --   2  the number of wrk threads
 --   3  "body": each line is the JSON body;
 --      "token": each line is a session token, sent as "Authorization: Bearer <line>"
+--      "pair": each line is "<token> <invite code>": the token as with "token", the
+--      body {"invite_code": "<code>"}
 --   4  with "token": the JSON body of every request
 -- A thread that runs out of lines starts over and counts every request after that in
 -- `reused` (the report flags the run: those requests fail, the pool was too small).
@@ -34,6 +36,11 @@ function request()
    if mode == "token" then
       headers["Authorization"] = "Bearer " .. item
       return wrk.format("POST", nil, headers, fixed_body)
+   end
+   if mode == "pair" then
+      local token, code = item:match("^(%S+) (%S+)$")
+      headers["Authorization"] = "Bearer " .. token
+      return wrk.format("POST", nil, headers, '{"invite_code": "' .. code .. '"}')
    end
    return wrk.format("POST", nil, headers, item)
 end

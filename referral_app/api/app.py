@@ -12,10 +12,8 @@ from referral_app.api import browser_session, health, routes
 from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
-    ContentLanguage,
     HeadAsGetMiddleware,
-    SecureCookiesOnHttps,
-    SecurityHeadersMiddleware,
+    ResponseHeaders,
     canonical_api_path,
 )
 from referral_app.infra import metrics
@@ -67,10 +65,9 @@ api.openapi = _openapi_without_422
 # Innermost: the routes see HEAD as GET; everything outside it (logs, metrics) sees HEAD.
 api.add_middleware(HeadAsGetMiddleware)
 api.add_middleware(ApiRequestMiddleware)
-api.add_middleware(SecurityHeadersMiddleware)
-api.add_middleware(SecureCookiesOnHttps)
-# Before ApiRequestMiddleware answers (413, 415), so its errors are in the caller's language too.
-api.add_middleware(ContentLanguage)
+# Security headers, Secure cookies on HTTPS, Content-Language; outside ApiRequestMiddleware,
+# so that its answers (413, 415) get them and are in the caller's language too.
+api.add_middleware(ResponseHeaders)
 api.add_middleware(FrontendServing)
 # A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
 api.add_middleware(BodyTimeoutMiddleware)

@@ -177,8 +177,18 @@ SECURITY_HEADERS = [
 ]
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response: pages, assets and API."""
+_VARY_LANGUAGE = (b"vary", b"Accept-Language")
+
+
+class ResponseHeaders:
+    """The headers every answer gets, in one pass over the answer's headers (one layer, not three):
+
+    - the security headers, on every HTTP response (pages, assets and API), unless the
+      answer set them itself;
+    - ``Secure`` on every cookie (admin and session cookies) when the request came over HTTPS;
+    - on ``/api``: the answer is in the language of ``Accept-Language`` (best match, q-values
+      honoured; else ``DEFAULT_LANGUAGE``), named in ``Content-Language`` (RFC 9110 §8.5).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -187,66 +197,35 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        secure = scope.get("scheme") == "https"
+        language = None
+        if scope["path"].startswith(API_PREFIX):
+            header = next((value for name, value in scope["headers"] if name.lower() == b"accept-language"), b"")
+            language = choose_language(None, header.decode("latin-1"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class SecureCookiesOnHttps:
-    """Marks every cookie ``Secure`` when the request came over HTTPS (admin and session cookies)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("scheme") != "https":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_secure(message: Message) -> None:
-            if message["type"] == "http.response.start":
                 headers = []
+                present = set()
                 for name, value in message.get("headers", []):
-                    if name.lower() == b"set-cookie" and b"secure" not in value.lower():
+                    lower = name.lower()
+                    if language is not None and lower == b"content-language":
+                        continue
+                    if secure and lower == b"set-cookie" and b"secure" not in value.lower():
                         value += b"; Secure"
+                    present.add(lower)
                     headers.append((name, value))
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                if language is not None:
+                    headers += [(b"content-language", language.encode()), _VARY_LANGUAGE]
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_secure)
-
-
-class ContentLanguage:
-    """The API answers in the language of ``Accept-Language`` (best match, q-values
-    honoured; else ``DEFAULT_LANGUAGE``) and says which in ``Content-Language`` (RFC 9110 §8.5)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
-            await self.app(scope, receive, send)
+        if language is None:
+            await self.app(scope, receive, send_with_headers)
             return
-        header = next((value for name, value in scope["headers"] if name.lower() == b"accept-language"), b"")
-        language = choose_language(None, header.decode("latin-1"))
-
-        async def send_with_language(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value) for name, value in message.get("headers", []) if name.lower() != b"content-language"
-                ]
-                headers += [(b"content-language", language.encode()), (b"vary", b"Accept-Language")]
-                message = {**message, "headers": headers}
-            await send(message)
-
         with use_language(language):
-            await self.app(scope, receive, send_with_language)
+            await self.app(scope, receive, send_with_headers)
 
 
 class HeadAsGetMiddleware:

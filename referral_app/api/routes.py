@@ -1,8 +1,8 @@
 """The REST routes: each parses the request, calls the domain, shapes the answer.
 
-Each route does its database work in one worker thread with one session: a sync route
-runs in FastAPI's thread pool, an async one (which awaits the SMS gateway or the live
-feed afterwards) hands it to the pool once.
+Each route does its database work in one worker thread with one session, handed to the
+thread pool once from an async route. (A sync route would cost a second hand-off: FastAPI
+validates a sync route's answer in the pool too.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
-from referral_app.infra.db import session_scope
+from referral_app.infra.db import read_scope, session_scope
 from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.referrals import ReferralPage
@@ -78,29 +78,41 @@ async def request_code(body: RequestCodeIn, ip: ClientIp) -> RequestCodeOut:
 
 
 @router.post("/auth/auth_code/", tags=["auth"], response_model=TokenOut, responses={**BAD_REQUEST, **NOT_JSON})
-def auth_code(body: AuthCodeIn) -> TokenOut:
+async def auth_code(body: AuthCodeIn) -> TokenOut:
     """Check the code and sign in; the first sign-in of a phone creates the user."""
-    with session_scope() as db:
-        user = auth.sign_in(db, body.phone_number, body.confirmation_code)
-        return TokenOut(token=sessions.create_session(db, user.id))
+
+    def sign_in() -> str:
+        with session_scope() as db:
+            user = auth.sign_in(db, body.phone_number, body.confirmation_code)
+            return sessions.create_session(db, user.id)
+
+    return TokenOut(token=await run_in_threadpool(sign_in))
 
 
 @router.post("/auth/logout/", tags=["auth"], status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
-def logout(token: Token) -> Response:
+async def logout(token: Token) -> Response:
     """End the session of the token (in the browser too, if it is the same session)."""
-    with session_scope() as db:
-        sessions.authenticated_user_id(db, token)
-        sessions.revoke_session(db, token)
+
+    def revoke() -> None:
+        with session_scope() as db:
+            sessions.authenticated_user_id(db, token)
+            sessions.revoke_session(db, token)
+
+    await run_in_threadpool(revoke)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/profile/me/", tags=["profile"], response_model=ProfileOut, responses=UNAUTHORIZED)
-def profile(token: Token) -> ProfileOut:
+async def profile(token: Token) -> ProfileOut:
     """Your profile with the first page of the users who entered your code."""
-    with session_scope() as db:
-        user_id = sessions.authenticated_user_id(db, token)
-        me = referrals.get_profile(db, user_id)
-        page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
+
+    def read() -> tuple[referrals.Profile, ReferralPage]:
+        with read_scope() as db:
+            user_id = sessions.authenticated_user_id(db, token)
+            me = referrals.get_profile(db, user_id)
+            return me, referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
+
+    me, page = await run_in_threadpool(read)
     return ProfileOut(
         phone_number=me.phone_number,
         invite_code=me.invite_code,
@@ -118,11 +130,15 @@ def profile(token: Token) -> ProfileOut:
     response_model=ReferralPageOut,
     responses={**BAD_REQUEST, **UNAUTHORIZED},
 )
-def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> ReferralPageOut:
+async def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> ReferralPageOut:
     """One page of the users who entered your code, newest first (`limit` 1–100)."""
-    with session_scope() as db:
-        user_id = sessions.authenticated_user_id(db, token)
-        page = referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
+
+    def read() -> ReferralPage:
+        with read_scope() as db:
+            user_id = sessions.authenticated_user_id(db, token)
+            return referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
+
+    page = await run_in_threadpool(read)
     return ReferralPageOut(items=_items(page), next_cursor=page.next_cursor)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session
 
+# Built once: text() parses the statement for its bind parameters each time it is made.
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
 
 def lock(db: Session, key: str) -> None:
     """Hold ``key`` until the transaction ends.
@@ -14,4 +17,4 @@ def lock(db: Session, key: str) -> None:
     write lock (see ``referral_app.infra.db``).
     """
     if db.get_bind().dialect.name == "postgresql":
-        db.exec(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), params={"key": key})
+        db.exec(_ADVISORY_LOCK, params={"key": key})

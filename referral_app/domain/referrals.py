@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from referral_app.domain import events, webhooks
@@ -99,7 +100,7 @@ _REFERRALS_AFTER = _REFERRALS.where(
 )
 
 
-def get_profile(db: Session, user_id: int) -> Profile:
+def get_profile(db: Session | Connection, user_id: int) -> Profile:
     """The user's profile, read fresh from the database (one query)."""
     row = db.execute(_PROFILE, {"user_id": user_id}).first()
     if row is None:
@@ -194,7 +195,7 @@ def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Invite
     return owner
 
 
-def list_referrals(db: Session, user_id: int, cursor: Any = None, limit: Any = 20) -> ReferralPage:
+def list_referrals(db: Session | Connection, user_id: int, cursor: Any = None, limit: Any = 20) -> ReferralPage:
     """One page of the users who entered ``user_id``'s code, newest first.
 
     Keyset pagination on (activated_at, id): the cost of a page does not depend on

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from referral_app.domain import audit
@@ -106,7 +107,7 @@ _LIVE_SESSION_USER = (
 )
 
 
-def authenticated_user_id(db: Session, token: Any, now: datetime | None = None) -> int:
+def authenticated_user_id(db: Session | Connection, token: Any, now: datetime | None = None) -> int:
     """Return the id of the active user of a live session token; raise ``NotAuthenticated`` otherwise."""
     if not _looks_like_token(token):
         raise NotAuthenticated()

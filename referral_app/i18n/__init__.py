@@ -42,7 +42,14 @@ def catalogue_path(language: str) -> Path:
 
 
 def available_languages() -> list[str]:
-    return sorted(path.parent.parent.name for path in LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
+    return list(_languages_in(LOCALES_DIR))
+
+
+# Read once per folder: every request asks (its language, each message), and the catalogues
+# are files of the package, read once too (``_catalog``).
+@cache
+def _languages_in(directory: Path) -> tuple[str, ...]:
+    return tuple(sorted(path.parent.parent.name for path in directory.glob("*/LC_MESSAGES/messages.po")))
 
 
 @cache

@@ -34,7 +34,7 @@ class HealthReport:
 
 
 def check_database() -> None:
-    """``SELECT 1`` on a connection from the app's pool (pre-ping replaces dead ones)."""
+    """``SELECT 1`` on a connection from the app's pool (a rested one is pinged first, infra/db.py)."""
     # A raw pooled connection: a SQLAlchemy Connection would start the app's SQLite
     # write transaction (BEGIN IMMEDIATE) just to read a constant.
     connection = db.engine.raw_connection()

@@ -1,0 +1,1 @@
+"""The benchmarks (see README.md); ``python -m bench`` runs the whole one."""
