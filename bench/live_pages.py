@@ -24,7 +24,6 @@ import os
 import queue
 import random
 import secrets
-import statistics
 import sys
 import tempfile
 import threading
@@ -43,7 +42,7 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Engine
 
 from bench import harness
-from bench.harness import log
+from bench.harness import log, percentile
 from bench.tabs import CONNECTS_AT_ONCE, CompiledState, TabFleet, TabSpec, compiled_state, raise_open_files_limit
 
 SIZES = (100, 1_000, 2_500, 5_000)
@@ -137,14 +136,6 @@ def seed(engine: Engine, owners: int, activators: int) -> Seeded:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """The ``pct``-th percentile (inclusive method, as ``bench/run.py``)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    return statistics.quantiles(ordered, n=100, method="inclusive")[int(pct) - 1]
 
 
 @dataclass

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import math
 
+from bench.harness import percentile
 from bench.live_pages import (
     TARGET_N,
     Activation,
     RunResult,
     latency_summary,
     match_updates,
-    percentile,
     targets,
 )
 from bench.tabs import HYDRATE_AND_LOAD, Tab, TabSpec, boot_event, compiled_state, connect_auth, find_var
