@@ -413,7 +413,7 @@ and `profile-latency.png`.
   (all requests come from 127.0.0.1); `SMS_DELAY_SECONDS=0` for every scenario except
   "request_code with the SMS delay", which runs on a restarted server with `SMS_DELAY_SECONDS={DELAYED_SMS}`;
   `DEMO_MODE=true` (the code is in the answer); `SECRET_KEY` set by the bench (it hashes the seeded
-  codes with the same key); everything else at its default (the database pool size is in `referral_app/db.py`)
+  codes with the same key); everything else at its default (the database pool per worker is `DB_POOL_SIZE` + `DB_MAX_OVERFLOW`, README "Connection budget")
 - Load generator: {ctx['wrk_version']}, a separate process on the same {env['nproc']} cores (its CPU use is in the
   tables), `-t1` for 1 connection and `-t2` otherwise, {ctx['duration']} s per run, keep-alive, `--timeout {WRK_TIMEOUT}`,
   Lua scripts in `bench/wrk/`. Latency percentiles are wrk's (not corrected for coordinated omission).
