@@ -18,7 +18,7 @@ test:  ## Run the whole test suite (pytest)
 dev:  ## Dev server with hot reload: frontend on $PORT (3000), backend on $BACKEND_PORT (8000)
 	scripts/run.sh --dev
 
-bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis db 15 (~15 min; ARGS=--quick a few): writes docs/benchmarks*.md and docs/profile-latency.png
+bench:  ## Benchmarks on PostgreSQL at 127.0.0.1:5432 and Redis dbs 14 and 15 (~25 min; ARGS=--quick a few): writes docs/benchmarks*.md and docs/profile-latency.png
 	scripts/bootstrap.sh --dev
 	@hash="$$(cat bench/requirements.txt | sha256sum | cut -d' ' -f1)"; \
 	if [ "$$(cat .stamps/pip-bench.sha256 2>/dev/null)" != "$$hash" ]; then \
