@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.api.errors import error_response
 from referral_app.i18n import choose_language, use_language
+from referral_app.infra import cookies
 from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 
 MAX_BODY_BYTES = 16 * 1024
@@ -197,7 +198,7 @@ class ResponseHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        secure = scope.get("scheme") == "https"
+        secure = cookies.is_secure(scope)
         language = None
         if scope["path"].startswith(API_PREFIX):
             header = next((value for name, value in scope["headers"] if name.lower() == b"accept-language"), b"")
