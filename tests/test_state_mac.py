@@ -108,6 +108,12 @@ def redis_manager(redis_url, monkeypatch):
     return make
 
 
+def rejected_on_metrics() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("referral_state_blobs_rejected_total", {"kind": "state"}) or 0.0
+
+
 def token_for(ident: str, cls=LoginState):
     from reflex.istate.manager.token import BaseStateToken
 
@@ -122,7 +128,7 @@ def login_of(root) -> LoginState:
 @pytest.mark.parametrize("blob", [exploit_blob, forged_with_our_magic])
 def test_a_pickle_planted_in_redis_is_not_unpickled(redis_manager, tmp_path, blob):
     marker = tmp_path / "pwned"
-    before = state_mac.rejected_blobs()
+    before, counted_before = state_mac.rejected_blobs(), rejected_on_metrics()
 
     async def scenario():
         manager = redis_manager()
@@ -139,6 +145,7 @@ def test_a_pickle_planted_in_redis_is_not_unpickled(redis_manager, tmp_path, blo
     assert not marker.exists()
     assert login_of(root).step == "phone" and login_of(root).phone_number == ""  # a fresh state
     assert state_mac.rejected_blobs() >= before + 2
+    assert rejected_on_metrics() >= counted_before + 2  # /metrics shows it
 
 
 @needs_redis

@@ -15,7 +15,8 @@ compared in constant time (:func:`hmac.compare_digest`). A blob without a valid 
 ours, altered, written under another ``SECRET_KEY``, or from before this module) is never
 unpickled: a page state is then treated as Reflex treats one whose schema changed (a fresh
 state for that tab), a token-manager record as a Redis error (Reflex logs it and carries on).
-Rejections are counted (:func:`rejected_blobs`) and logged at most once a minute.
+Rejections are counted (:func:`rejected_blobs`, and ``referral_state_blobs_rejected_total``
+on ``/metrics``) and logged at most once a minute, with the count since the last line.
 
 :func:`install` wraps, once per process (``referral_app/referral_app.py`` calls it at import,
 before the app exists, so before any state is read):
@@ -48,6 +49,7 @@ import time
 import types
 from typing import Any, BinaryIO
 
+from referral_app.infra.metrics import count_rejected_state_blob
 from referral_app.settings import settings
 
 logger = logging.getLogger(__name__)
@@ -80,15 +82,15 @@ class BlobRejected(Exception):
 
 
 class Sealer:
-    """Tags and checks blobs of one kind: ``seal(payload)`` → blob, ``open(blob)`` → payload.
+    """Tags and checks blobs of one ``kind``: ``seal(payload)`` → blob, ``open(blob)`` → payload.
 
     ``magic`` (4 bytes) marks the kind and the format's version; ``label`` selects the key.
     The key follows ``settings.secret_key`` at each call (cached per value).
     """
 
-    def __init__(self, magic: bytes, label: bytes) -> None:
+    def __init__(self, kind: str, magic: bytes, label: bytes) -> None:
         assert len(magic) == 4
-        self.magic, self.label = magic, label
+        self.kind, self.magic, self.label = kind, magic, label
 
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(_key(settings.secret_key, self.label), payload, hashlib.sha256).digest()
@@ -105,12 +107,12 @@ class Sealer:
             payload = data[head:]
             if hmac.compare_digest(data[len(self.magic) : head], self._tag(payload)):
                 return payload
-        _count_rejection(self.label.decode())
-        raise BlobRejected(f"a {self.label.decode()} blob without a valid MAC was not loaded")
+        _count_rejection(self.kind)
+        raise BlobRejected(f"a stored {self.kind} blob without a valid MAC was not unpickled")
 
 
-STATE = Sealer(b"RXS1", b"reflex-state/v1")
-TOKEN_MANAGER = Sealer(b"RXT1", b"reflex-token-manager/v1")
+STATE = Sealer("state", b"RXS1", b"reflex-state/v1")
+TOKEN_MANAGER = Sealer("token_manager", b"RXT1", b"reflex-token-manager/v1")
 
 _lock = threading.Lock()
 _rejected_total = 0
@@ -125,6 +127,7 @@ def rejected_blobs() -> int:
 
 def _count_rejection(kind: str) -> None:
     global _rejected_total, _rejected_unlogged, _last_logged
+    count_rejected_state_blob(kind)
     with _lock:
         _rejected_total += 1
         _rejected_unlogged += 1
