@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,9 @@ def forged_with_our_magic(marker: Path) -> bytes:
     return state_mac.STATE.magic + state_mac.hkdf_sha256(b"guess", b"x") + payload
 
 
-@pytest.fixture(scope="module")
-def redis_url():
+@contextmanager
+def private_redis():
+    """A redis-server of this test's own on a free loopback port (no persistence); its URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -85,6 +87,12 @@ def redis_url():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    with private_redis() as url:
+        yield url
 
 
 @pytest.fixture
