@@ -10,6 +10,7 @@ from referral_app.infra.live import referral_feed
 from referral_app.infra.logs import configure_logging, frontend_exception_handler
 from referral_app.infra.origins import guard_event_socket
 from referral_app.infra.sockets import on_socket_closed
+from referral_app.infra.state_mac import install as authenticate_stored_state
 from referral_app.pages.login import login_page
 from referral_app.pages.not_found import NotFoundState, not_found_page
 from referral_app.pages.profile import profile_page
@@ -21,6 +22,9 @@ from referral_app.infra.webhooks import webhook_delivery
 from referral_app.settings import settings
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
+# Page state read back from Redis or disk is unpickled only with our MAC (infra/state_mac.py);
+# before the app exists, so before any state is read. Refuses to start if Reflex changed.
+authenticate_stored_state()
 app = rx.App(
     api_transformer=api,
     frontend_exception_handler=frontend_exception_handler,

@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
@@ -81,6 +81,47 @@ def _comma_list(value: object) -> object:
 
 NonNegative = Annotated[int, Field(ge=0)]
 
+# Their values may hold a credential: an error names them but never shows the value, and
+# outside demo mode none of them may be (or, for a URL, have as its password) a placeholder.
+SECRET_FIELDS = ("secret_key", "database_url", "redis_url", "sms_webhook_url", "webhook_url", "webhook_secret")
+
+# Every placeholder secret the shipped files hold (.env.example, compose.yaml,
+# deploy/kubernetes/secret.yaml): whoever copies a file and forgets one must not start a
+# production app with a secret the whole world knows. tests/test_settings.py reads those
+# files and fails when one holds a placeholder that is not here.
+SHIPPED_PLACEHOLDERS = frozenset(
+    {
+        "change-me",
+        "change-me-to-a-long-random-string",
+        "change-me-to-a-random-hex-string",
+        "PASSWORD",
+        "whsec_...",
+    }
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether ``value``, or the password of ``value`` as a URL, is a shipped placeholder."""
+    value = value.strip()
+    if value in SHIPPED_PLACEHOLDERS:
+        return True
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            return False
+        return password is not None and unquote(password) in SHIPPED_PLACEHOLDERS
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 class Settings(BaseSettings):
     """The application's settings; README "Settings" describes each variable.
@@ -91,9 +132,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, env_ignore_empty=True, extra="ignore")
 
+    # First, so that the validators below see it: outside demo mode placeholder secrets and a
+    # remote Redis without a password stop the start. Production's default; scripts/run.sh
+    # turns it on for a local run.
+    demo_mode: bool = False
     database_url: str = Field(default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'referral.db'}")
     secret_key: str = Field(default_factory=_local_secret, min_length=1)
-    demo_mode: bool = False  # production's default; scripts/run.sh turns it on for a local run
     default_region: str = "RU"
     code_length: int = Field(default=4, ge=4, le=10)
     code_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
@@ -162,6 +206,40 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalize_database_url(value.strip())
+
+    @field_validator(*SECRET_FIELDS)
+    @classmethod
+    def _not_a_placeholder(cls, value: str, info: ValidationInfo) -> str:
+        """Outside demo mode, no secret (nor a URL's password) may be a shipped placeholder."""
+        if isinstance(value, str) and not info.data.get("demo_mode") and is_placeholder(value):
+            raise ValueError(
+                "is the placeholder shipped in .env.example, compose.yaml or deploy/kubernetes/secret.yaml "
+                "(or holds it as its password): set a value of your own (DEMO_MODE=true accepts it)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str, info: ValidationInfo) -> str:
+        """Outside demo mode, a Redis that is not on this machine must ask for a password: the
+        app's page state lives there and whoever can write it can meddle with every page."""
+        value = value.strip()
+        if not value or info.data.get("demo_mode"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme.lower() == "unix":
+            return value  # a socket file on this machine
+        try:
+            host = parts.hostname or ""
+        except ValueError:
+            host = ""
+        if not (parts.password or "password=" in parts.query) and not _is_loopback(host):
+            raise ValueError(
+                f"Redis at {host or 'an unknown host'} without a password: outside DEMO_MODE a Redis that is "
+                "not on this machine must require one (redis://:PASSWORD@host:6379/0, or user:PASSWORD@ "
+                "with Redis ACLs; see README \"Security\")"
+            )
+        return value
 
     @field_validator("default_region", mode="before")
     @classmethod
@@ -275,17 +353,13 @@ def environment_name(field: str) -> str:
     return alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
 
 
-# Their values may hold a credential: an error names them but never shows the value.
-SECRET_FIELDS = frozenset(
-    {"secret_key", "database_url", "redis_url", "sms_webhook_url", "webhook_url", "webhook_secret"}
-)
-
-
 def describe(error: ValidationError) -> str:
     """One line per bad variable: ``CODE_LENGTH='abc': Input should be a valid integer ...``."""
     lines = []
     for problem in error.errors(include_url=False):
         field = str(problem["loc"][0]) if problem["loc"] else ""
+        # A field read through an alias (REFLEX_REDIS_URL) is named by the alias.
+        field = next((f for f in Settings.model_fields if environment_name(f) == field), field)
         name = environment_name(field) if field in Settings.model_fields else field.upper()
         shown = "" if field in SECRET_FIELDS else f"={problem.get('input')!r}"
         lines.append(f"  {name}{shown}: {problem['msg']}")

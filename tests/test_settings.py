@@ -136,3 +136,162 @@ def test_the_readme_table_gives_the_real_defaults():
             continue  # computed (the SQLite path, the generated secret): described in words
         name = environment_name(field)
         assert table[name] == _as_readme_default(info.default), name
+
+
+# --- Placeholder secrets and Redis authentication (issue 18) -----------------------------
+
+_SECRETISH = re.compile(r"SECRET|PASSWORD|PASS$|TOKEN|_KEY$|requirepass", re.IGNORECASE)
+_FILES_WITH_PLACEHOLDERS = (".env.example", "compose.yaml", "deploy/kubernetes/secret.yaml")
+
+
+def _placeholder_candidates(key: str, value: object):
+    """The secret values a ``key: value`` of a shipped file holds: the value of a secret-named
+    key, a URL's password, a compose default (``${VAR:-x}``) of a secret-named variable."""
+    from urllib.parse import unquote, urlsplit
+
+    value = str(value).strip()
+    for name, default in re.findall(r"\$\{([A-Za-z0-9_]+):-([^}]*)\}", value):
+        if _SECRETISH.search(name) and default:
+            yield default
+    if "://" in value:
+        password = urlsplit(value).password
+        if password and "${" not in password:
+            yield unquote(password)
+    elif _SECRETISH.search(key) and value and "${" not in value:
+        yield value
+
+
+def _placeholders_in(relative: str, text: str) -> set[str]:
+    import yaml
+
+    pairs: list[tuple[str, object]] = []
+    if relative.endswith(".yaml"):
+
+        def walk(node, key=""):
+            if isinstance(node, dict):
+                for child_key, child in node.items():
+                    walk(child, str(child_key))
+            elif isinstance(node, list):
+                for previous, child in zip(["", *node], node):  # `--requirepass X`: X under its flag
+                    walk(child, str(previous) if isinstance(previous, str) else key)
+            else:
+                pairs.append((key, node))
+
+        for document in yaml.safe_load_all(text):
+            walk(document)
+    else:  # KEY=value lines, the commented examples too
+        pairs = re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=(\S*)", text, flags=re.MULTILINE)
+    return {found for key, value in pairs for found in _placeholder_candidates(key, value)}
+
+
+def test_every_placeholder_the_shipped_files_hold_is_refused():
+    """One list (settings.SHIPPED_PLACEHOLDERS) covers every placeholder in the shipped files."""
+    from referral_app.settings import SHIPPED_PLACEHOLDERS
+
+    found = {name: _placeholders_in(name, (ROOT / name).read_text()) for name in _FILES_WITH_PLACEHOLDERS}
+    # The scan works: it sees the placeholders known to be there.
+    assert {"change-me-to-a-long-random-string", "change-me-to-a-random-hex-string", "PASSWORD"} <= found[
+        ".env.example"
+    ]
+    assert {"change-me", "change-me-to-a-long-random-string"} <= found["deploy/kubernetes/secret.yaml"]
+    for name, placeholders in found.items():
+        assert placeholders <= SHIPPED_PLACEHOLDERS, f"{name}: add to SHIPPED_PLACEHOLDERS: {placeholders - SHIPPED_PLACEHOLDERS}"
+    # ... and a placeholder added to a file would be seen.
+    added = {
+        ".env.example": "# WEBHOOK_SECRET=whsec_fill-me-in\n",
+        "compose.yaml": "services:\n  x:\n    command: [redis-server, --requirepass, fill-me]\n"
+        "    environment:\n      DATABASE_URL: postgresql://u:fill-me-too@db/x\n      API_TOKEN: ${API_TOKEN:-fill-me-3}\n",
+        "deploy/kubernetes/secret.yaml": "stringData:\n  REFLEX_REDIS_URL: redis://:fill-me-4@redis:6379/0\n",
+    }
+    assert _placeholders_in(".env.example", added[".env.example"]) == {"whsec_fill-me-in"}
+    assert _placeholders_in("compose.yaml", added["compose.yaml"]) == {"fill-me", "fill-me-too", "fill-me-3"}
+    assert _placeholders_in("deploy/kubernetes/secret.yaml", added["deploy/kubernetes/secret.yaml"]) == {"fill-me-4"}
+
+
+def _secret_settings(placeholder: str) -> list[tuple[str, dict[str, str]]]:
+    """(variable, environment) holding ``placeholder`` as that variable's secret."""
+    return [
+        ("SECRET_KEY", {"SECRET_KEY": placeholder}),
+        ("WEBHOOK_SECRET", {"WEBHOOK_SECRET": placeholder, "WEBHOOK_URL": "https://shop.example/hooks"}),
+        ("DATABASE_URL", {"DATABASE_URL": f"postgresql://referral:{placeholder}@db:5432/referral"}),
+        ("REFLEX_REDIS_URL", {"REFLEX_REDIS_URL": f"redis://:{placeholder}@redis:6379/0"}),
+        ("SMS_WEBHOOK_URL", {"SMS_WEBHOOK_URL": f"https://user:{placeholder}@sms.example/send"}),
+        ("WEBHOOK_URL", {"WEBHOOK_URL": f"https://user:{placeholder}@shop.example/hooks",
+                         "WEBHOOK_SECRET": "whsec_" + "A" * 44}),
+    ]
+
+
+def _settings_from(monkeypatch, env: dict[str, str]) -> Settings:
+    for name in {environment_name(field) for field in Settings.model_fields}:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret-of-the-operator")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def _every_placeholder_case():
+    from referral_app.settings import SHIPPED_PLACEHOLDERS
+
+    return [pytest.param(variable, env, id=f"{variable}={placeholder}")
+            for placeholder in sorted(SHIPPED_PLACEHOLDERS) for variable, env in _secret_settings(placeholder)]
+
+
+@pytest.mark.parametrize(("variable", "env"), _every_placeholder_case())
+def test_a_placeholder_secret_stops_a_production_start(monkeypatch, variable, env):
+    with pytest.raises(ValidationError) as raised:
+        _settings_from(monkeypatch, {**env, "DEMO_MODE": "false"})
+    text = describe(raised.value)
+    assert text.strip().startswith(f"{variable}:") and "placeholder" in text, text
+
+
+# No placeholder is a well-formed webhook secret: its format is checked in every mode.
+@pytest.mark.parametrize(("variable", "env"), [case for case in _every_placeholder_case() if case.values[0] != "WEBHOOK_SECRET"])
+def test_demo_mode_accepts_the_placeholders(monkeypatch, variable, env):
+    _settings_from(monkeypatch, {**env, "DEMO_MODE": "true"})
+
+
+def test_the_start_names_the_variable_and_hides_the_value():
+    out = _run({"DEMO_MODE": "false", "SECRET_KEY": "a-real-secret", "REFLEX_REDIS_URL": "redis://:change-me@redis:6379/0"})
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "REFLEX_REDIS_URL: " in out.stderr and "placeholder" in out.stderr
+    assert "change-me" not in out.stderr and "redis://" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://redis:6379/0", "redis://10.0.0.5:6379", "rediss://cache.example:6380/0", "redis://user@redis:6379"]
+)
+def test_production_refuses_a_remote_redis_without_a_password(monkeypatch, url):
+    with pytest.raises(ValidationError) as raised:
+        _settings_from(monkeypatch, {"DEMO_MODE": "false", "REFLEX_REDIS_URL": url})
+    text = describe(raised.value)
+    assert text.strip().startswith("REFLEX_REDIS_URL:") and "without a password" in text
+    assert url not in text  # a Redis URL may carry a credential: never shown
+    _settings_from(monkeypatch, {"DEMO_MODE": "true", "REFLEX_REDIS_URL": url})  # a demo may
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://localhost:6379",
+        "redis://[::1]:6379/0",
+        "unix:///run/redis/redis.sock",
+        "redis://:a-real-password@redis:6379/0",
+        "redis://referral:a-real-password@redis:6379/0",
+        "rediss://:a-real-password@cache.example:6380/0",
+    ],
+)
+def test_production_accepts_a_redis_with_a_password_or_on_this_machine(monkeypatch, url):
+    assert _settings_from(monkeypatch, {"DEMO_MODE": "false", "REFLEX_REDIS_URL": url}).redis_url == url
+
+
+def test_the_test_suite_and_make_run_start_in_demo_mode():
+    """The suite's own environment (tests/conftest.py) and `make run` (scripts/run.sh: DEMO_MODE=true
+    when unset, the generated local secret) still start."""
+    from referral_app.settings import settings
+
+    assert settings.demo_mode is True
+    out = _run({"DEMO_MODE": "true", "SECRET_KEY": "change-me-to-a-long-random-string"})
+    assert out.returncode == 0, out.stderr
+    assert 'export DEMO_MODE=true' in (ROOT / "scripts" / "run.sh").read_text()

@@ -9,6 +9,10 @@
   ``referral_codes_sent_total``: counted from the domain's events
   (``referral_app.domain.events``), so the API and the pages count alike.
 - ``referral_live_subscribers``: open profile pages waiting for live updates (a gauge).
+- ``referral_state_blobs_rejected_total{kind}``: stored page state (``state``) or Reflex
+  token-manager records (``token_manager``) refused before unpickling, for want of a valid
+  MAC (``infra/state_mac.py``): above zero, something else writes to the app's Redis or
+  state directory, or ``SECRET_KEY`` changed.
 
 Several worker processes (Granian workers) add up through prometheus-client's
 multiprocess mode: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``scripts/run.sh`` and the
@@ -86,6 +90,18 @@ events.add_listener(count)
 def count_webhook_attempt(status: str) -> None:
     """Count one delivery attempt by the event's status after it (``domain.webhooks.record_attempt``)."""
     WEBHOOK_ATTEMPTS.labels(status=status).inc()
+
+
+STATE_BLOBS_REJECTED = Counter(
+    "referral_state_blobs_rejected_total",
+    "Stored blobs refused before unpickling for want of a valid MAC (state: page state; token_manager).",
+    ["kind"],
+)
+
+
+def count_rejected_state_blob(kind: str) -> None:
+    """Count one stored blob ``infra/state_mac.py`` refused (``kind``: ``state`` or ``token_manager``)."""
+    STATE_BLOBS_REJECTED.labels(kind=kind).inc()
 
 
 @contextmanager

@@ -302,7 +302,12 @@ def test_compose_services_and_their_order():
     # Any number of replicas: no fixed host port, no container name.
     assert "ports" not in app and "container_name" not in app
     assert app["expose"] == ["3000"]
-    assert app["environment"]["REFLEX_REDIS_URL"] == "redis://redis:6379/0"
+    # Redis asks for a password, the app's URL carries it (the health check's redis-cli too).
+    password = "${REDIS_PASSWORD:?set REDIS_PASSWORD in .env (see .env.example)}"
+    assert app["environment"]["REFLEX_REDIS_URL"] == f"redis://:{password}@redis:6379/0"
+    command = services["redis"]["command"]
+    assert command[command.index("--requirepass") + 1] == password
+    assert services["redis"]["environment"]["REDISCLI_AUTH"] == password
     # The app through PgBouncer, the migration straight to PostgreSQL.
     assert "@pgbouncer:6432/" in app["environment"]["DATABASE_URL"]
     assert "@db:5432/" in migrate["environment"]["DATABASE_URL"]
@@ -353,7 +358,8 @@ def test_the_pgbouncer_image_passes_hadolint(tmp_path):
 
 def test_compose_has_no_literal_secrets():
     text = COMPOSE.read_text()
-    assert "${SECRET_KEY:?" in text and "${POSTGRES_PASSWORD:?" in text, "required values need ${VAR:?message}"
+    for required in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+        assert "${" + required + ":?" in text, "required values need ${VAR:?message}"
     services = compose()["services"]
     for name, service in services.items():
         for key, value in (service.get("environment") or {}).items():
@@ -406,7 +412,7 @@ def env_example_values() -> dict[str, str]:
 
 def test_compose_with_the_example_settings():
     values = env_example_values()
-    assert set(values) >= {"SECRET_KEY", "POSTGRES_PASSWORD"}
+    assert set(values) >= {"SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"}
     services = interpolate_tree(compose(), values)["services"]
     app = services["app"]["environment"]
     migrate = services["migrate"]["environment"]
@@ -419,8 +425,10 @@ def test_compose_with_the_example_settings():
         f"postgresql://referral:{values['POSTGRES_PASSWORD']}@pgbouncer:6432/referral"
     )
     assert services["pgbouncer"]["environment"]["DB_PASSWORD"] == values["POSTGRES_PASSWORD"]
+    assert app["REFLEX_REDIS_URL"] == f"redis://:{values['REDIS_PASSWORD']}@redis:6379/0"
+    assert services["redis"]["command"][-2:] == ["--requirepass", values["REDIS_PASSWORD"]]
     assert '"$POSTGRES_USER"' in " ".join(services["db"]["healthcheck"]["test"])
-    for required in ("SECRET_KEY", "POSTGRES_PASSWORD"):
+    for required in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
         with pytest.raises(ValueError, match=required):
             interpolate_tree(compose(), {**values, required: ""})
 
@@ -443,7 +451,7 @@ def test_env_example_documents_every_setting():
 
 def test_env_example_holds_placeholders_only():
     values = env_example_values()
-    for name in ("SECRET_KEY", "POSTGRES_PASSWORD"):
+    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
         assert values[name].startswith("change-me"), name
     assert values.get("DEMO_MODE", "false") == "false"
     if shutil.which("git") and (ROOT / ".git").exists():

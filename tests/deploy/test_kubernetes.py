@@ -197,3 +197,26 @@ def test_service_ingress_hpa_and_pdb_point_at_the_app():
     dockerfile = (ROOT / "Dockerfile").read_text()
     uid = re.search(r"useradd --system --uid (\d+)", dockerfile).group(1)
     assert str(deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]) == uid
+
+
+def test_only_the_app_pods_reach_redis_and_with_a_password():
+    """Redis holds every tab's page state: its URL (with a password) is a secret, and a
+    NetworkPolicy admits only the app's pods, on Redis's port (redis-networkpolicy.yaml)."""
+    from urllib.parse import urlsplit
+
+    assert "REFLEX_REDIS_URL" not in by_kind("ConfigMap")["referral-config"]["data"]
+    url = urlsplit(by_kind("Secret")["referral-secrets"]["stringData"]["REFLEX_REDIS_URL"])
+    assert url.scheme == "redis" and url.password and url.hostname == "redis"
+    (app,) = _containers(by_kind("Deployment")["referral-app"])
+    redis_url = next(item for item in app["env"] if item["name"] == "REFLEX_REDIS_URL")
+    assert redis_url["valueFrom"]["secretKeyRef"] == {"name": "referral-secrets", "key": "REFLEX_REDIS_URL"}
+
+    policy = by_kind("NetworkPolicy")["redis"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "redis"}}
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    app_labels = by_kind("Deployment")["referral-app"]["spec"]["template"]["metadata"]["labels"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"} and source["podSelector"]["matchLabels"].items() <= app_labels.items()
+    assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
+    assert "app.kubernetes.io/name: redis" in (K8S / "redis-networkpolicy.yaml").read_text().split("apiVersion")[0]
