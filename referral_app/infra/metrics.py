@@ -9,6 +9,9 @@
   ``referral_codes_sent_total``: counted from the domain's events
   (``referral_app.domain.events``), so the API and the pages count alike.
 - ``referral_live_subscribers``: open profile pages waiting for live updates (a gauge).
+- ``referral_log_records_suppressed_total{logger}``: warnings and errors a client caused
+  beyond ``LOG_RECORDS_PER_CLIENT_MINUTE``, counted instead of written (``infra/logs.py``);
+  ``referral_websockets_refused_total``: handshakes refused by ``MAX_WEBSOCKETS_PER_CLIENT``.
 
 Several worker processes (Granian workers) add up through prometheus-client's
 multiprocess mode: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``scripts/run.sh`` and the
@@ -60,6 +63,16 @@ WEBHOOK_ATTEMPTS = Counter(
     "(delivered, pending: to be retried, failed: retries over, stale: its lease had passed).",
     ["status"],
 )
+LOG_RECORDS_SUPPRESSED = Counter(
+    "referral_log_records_suppressed_total",
+    "Log records a client caused beyond LOG_RECORDS_PER_CLIENT_MINUTE: counted here, not written, "
+    "by the logger that made them.",
+    ["logger"],
+)
+WEBSOCKETS_REFUSED = Counter(
+    "referral_websockets_refused_total",
+    "Websocket handshakes refused because the client address held MAX_WEBSOCKETS_PER_CLIENT already.",
+)
 LIVE_SUBSCRIBERS = Gauge(
     "referral_live_subscribers",
     "Open profile pages subscribed to live referral updates.",
@@ -86,6 +99,16 @@ events.add_listener(count)
 def count_webhook_attempt(status: str) -> None:
     """Count one delivery attempt by the event's status after it (``domain.webhooks.record_attempt``)."""
     WEBHOOK_ATTEMPTS.labels(status=status).inc()
+
+
+def count_suppressed_log_record(logger: str) -> None:
+    """Count one log record the per-client limit kept out of the log (``infra/logs.py``)."""
+    LOG_RECORDS_SUPPRESSED.labels(logger=logger).inc()
+
+
+def count_refused_websocket() -> None:
+    """Count one websocket handshake refused by the per-client limit (``infra/sockets.py``)."""
+    WEBSOCKETS_REFUSED.inc()
 
 
 @contextmanager
