@@ -1,14 +1,17 @@
 """The running app's log, read while a hostile socket talks to it: no token, no forged line,
-no flood (referral_app/infra/logs.py)."""
+no flood (referral_app/infra/logs.py, infra/sockets.py)."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 
 from referral_app.domain import auth, sessions
 from reflex.state import FrontendEventExceptionState
 from tests.e2e.reflex_socket import EventSocket
 from tests.e2e.test_journey import new_phone
+
+SUPPRESSED = "referral_log_records_suppressed_total"
 
 
 def log_size(app_server) -> int:
@@ -69,3 +72,31 @@ def test_frontend_reports_from_a_socket_that_is_not_signed_in_are_cut_and_limite
     assert len(written.encode()) < 50_000, len(written.encode())
     assert "referral_app.domain.auth [-] forged" not in [line[25:] for line in written.splitlines()]
     assert not any(line.startswith("2026-01-01T00:00:00.000Z") for line in written.splitlines())
+
+
+def suppressed_records(app_server) -> float:
+    """``referral_log_records_suppressed_total`` of all loggers, from /metrics (loopback may read it)."""
+    with urllib.request.urlopen(app_server.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(SUPPRESSED + "{")
+    )
+
+
+def test_a_flood_of_unknown_events_adds_a_bounded_amount_of_log_and_is_counted(app_server):
+    """Issue 18: each unknown event wrote about 9 kB (41.6 MB in 21 s from one socket)."""
+    offset, before = log_size(app_server), suppressed_records(app_server)
+    socket = EventSocket(app_server.port, origin=f"http://127.0.0.1:{app_server.port}")
+    payload = {"junk": "y" * 8_000}
+    try:
+        for number in range(2_000):
+            socket.emit(f"no_such_state.no_such_event_{number}", payload)
+        deadline = time.monotonic() + 60
+        while suppressed_records(app_server) - before < 1_900 and time.monotonic() < deadline:
+            socket.collect(0.5)
+    finally:
+        socket.close()
+    assert suppressed_records(app_server) - before >= 1_900
+    time.sleep(1)
+    written = log_since(app_server, offset)
+    assert len(written.encode()) < 40_000, len(written.encode())  # a few short lines, not 2,000 of 9 kB
