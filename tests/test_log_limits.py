@@ -137,6 +137,16 @@ def test_records_a_client_causes_are_limited_and_the_servers_own_are_not(log_out
     assert f"suppressed {2000 - budget} log records caused by client 198.51.100.7" in stream.getvalue()
 
 
+def test_a_peer_that_is_no_ip_address_is_not_limited(log_output, limiter):
+    """All such peers would be one client (a Unix socket, a test client): only their
+    frontend reports are limited, together."""
+    stream = log_output()
+    as_client("testclient", lambda: [logging.getLogger("test.client_caused").warning("w %d", n) for n in range(50)])
+    assert stream.getvalue().count("test.client_caused") == 50
+    as_client("testclient", lambda: [frontend_exception_handler(Exception("report")) for _ in range(50)])
+    assert stream.getvalue().count("frontend exception: report") == settings.log_records_per_client_minute
+
+
 def test_an_ipv6_client_counts_by_its_64_network(log_output, limiter):
     stream = log_output()
     noisy = logging.getLogger("test.client_caused")

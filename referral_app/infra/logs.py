@@ -509,17 +509,20 @@ def _client_ip_route_var() -> str | None:
 def current_client() -> str | None:
     """The client (its :func:`~referral_app.infra.client_ip.client_key`) whose action is being
     handled: the page event's (Reflex's router data, which Reflex fills from the socket's
-    resolved address, never from the client's payload), else the request's or websocket's."""
+    resolved address, never from the client's payload), else the request's or websocket's;
+    ``None`` outside them or when the address is no IP address (all such would be one client)."""
+    address = None
     event_context = _reflex_event_context()
     if event_context is not None:
         try:
             address = event_context.get().router_data.get(_client_ip_route_var())
         except LookupError:
-            address = None
-        if address:
-            return client_key(address)
-    client = _client_var.get()
-    return client_key(client[0]) if client else None
+            pass
+    if not address:
+        client = _client_var.get()
+        address = client[0] if client else None
+    key = client_key(address) if address else UNKNOWN
+    return None if key == UNKNOWN else key
 
 
 @dataclass(slots=True)
