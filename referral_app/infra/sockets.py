@@ -186,6 +186,11 @@ class WebsocketLimit:
 
     A client whose address is unknown (no peer address) is not limited: all such clients
     would share one count. HTTP requests pass untouched (one comparison).
+
+    The count is per worker process, so an instance of W workers lets one address hold up to
+    W x the limit. A count shared through Redis would need a round trip per handshake and
+    per close, and a worker killed with its sockets open would leave its slots taken until
+    some expiry; not worth it for a bound whose purpose is the process's own file descriptors.
     """
 
     def __init__(self, app: ASGIApp, sockets: OpenSockets | None = None) -> None:
