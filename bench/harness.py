@@ -45,6 +45,8 @@ BENCH_SERVER_ENV = {
     "DEMO_MODE": "true",
     "SMS_DELAY_SECONDS": "0",
     "RATE_LIMITS_ENABLED": "false",
+    # Thousands of tabs from one address (live_pages.py): no per-address socket limit.
+    "MAX_WEBSOCKETS_PER_CLIENT": "0",
 }
 
 # Referral n (a global counter across owners) gets phone +7900nnnnnnn, an invite code

@@ -9,7 +9,7 @@ from referral_app.i18n import translate
 from referral_app.infra.live import referral_feed
 from referral_app.infra.logs import configure_logging, frontend_exception_handler
 from referral_app.infra.origins import guard_event_socket
-from referral_app.infra.sockets import on_socket_closed
+from referral_app.infra.sockets import bound_event_socket, on_socket_closed
 from referral_app.infra.state_mac import install as authenticate_stored_state
 from referral_app.pages.login import login_page
 from referral_app.pages.not_found import NotFoundState, not_found_page
@@ -39,6 +39,7 @@ configure_logging()  # again: creating the app lets Reflex give its logger a han
 app.add_middleware(HydrateSessionCheck())  # no page state without a valid session (state/base.py)
 guard_event_socket(app.sio)  # the websocket answers only pages of the app's own origin (infra/origins.py)
 on_socket_closed(app, referral_feed.close_session)  # a closed page's live updates end at once (infra/live.py)
+bound_event_socket(app)  # unknown events refused in a line; frontend reports limited per client (infra/sockets.py)
 # Titles follow the page's language (a state var); the description is what the prerendered
 # page carries for search engines, in DEFAULT_LANGUAGE.
 _description = translate("app.description", settings.default_language)

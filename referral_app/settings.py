@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     # Slow clients (infra/server.py): headers (and an idle keep-alive connection), then the body.
     http_header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     http_body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    # Page websockets one client address (an IPv6 /64) may hold open at once, per worker;
+    # 0: no limit. Offices and mobile carriers put many people behind one address.
+    max_websockets_per_client: NonNegative = 20
+    # Warnings and errors one client address may cause per minute; more are counted, not written.
+    log_records_per_client_minute: int = Field(default=10, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

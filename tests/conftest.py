@@ -119,6 +119,17 @@ def send_limits(monkeypatch):
     return settings
 
 
+@pytest.fixture(autouse=True)
+def fresh_client_log_limits(monkeypatch):
+    """Each test starts with every client's log budget full (infra/logs.py): most in-process
+    requests come from one or two addresses, and a test must not lose a warning it checks
+    to the tests before it."""
+    from referral_app.infra import logs
+    from referral_app.settings import settings
+
+    monkeypatch.setattr(logs, "client_records", logs.ClientLogLimiter(settings.log_records_per_client_minute, timer=False))
+
+
 @pytest.fixture
 def sms():
     from referral_app.domain.sms import DemoSmsSender

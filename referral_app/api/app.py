@@ -21,6 +21,7 @@ from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_
 from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
 from referral_app.infra.server import BodyTimeoutMiddleware
+from referral_app.infra.sockets import WebsocketLimit
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -71,6 +72,8 @@ api.add_middleware(ResponseHeaders)
 api.add_middleware(FrontendServing)
 # A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
 api.add_middleware(BodyTimeoutMiddleware)
+# At most MAX_WEBSOCKETS_PER_CLIENT open websockets per client address (403 beyond).
+api.add_middleware(WebsocketLimit)
 # It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 # Counts and times every request (referral_app/infra/metrics.py).

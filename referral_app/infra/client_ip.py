@@ -57,6 +57,22 @@ def client_address(host: str | None) -> str:
     return UNKNOWN if address is None else str(address)
 
 
+@lru_cache(maxsize=4096)  # per log record at WARNING and above, and per websocket handshake
+def client_key(address: str) -> str:
+    """The unit per-client limits count in: an IPv4 address as it is, an IPv6 address's /64
+    network (``2001:db8:1:2::/64``), ``unknown`` for anything else.
+
+    One IPv6 subscriber is normally given a whole /64 (RFC 6177, RFC 7421), so counting
+    single IPv6 addresses would let one client be 2**64 clients.
+    """
+    parsed = _parse(address)
+    if parsed is None:
+        return UNKNOWN
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))
+    return str(parsed)
+
+
 def request_client_ip(scope: Scope) -> str:
     """The client of an HTTP request or websocket, as :class:`ProxyHeadersMiddleware` resolved it."""
     client = scope.get("client")

@@ -16,9 +16,16 @@ record of every logger (ours, Reflex's, the libraries') pass :func:`mask_secrets
 :func:`one_line` before any handler sees it: cookie values, ``Authorization`` values,
 session tokens, claims, codes, CSRF tokens and passwords are masked, and control
 characters (newlines, ANSI escapes) are escaped, so a client cannot forge a log line.
-Tracebacks are masked too and their lines indented. Frontend error reports (Reflex's
-``handle_frontend_exception`` and ``client_error``) are cut to a few kB and limited in
-rate by :func:`frontend_exception_handler`.
+Tracebacks are masked too and their lines indented.
+
+Records a client causes, limited per client (:class:`ClientLogLimiter`): every warning
+and error made while a client's request, websocket or page event is handled, and every
+frontend error report (Reflex's ``handle_frontend_exception`` and ``client_error``,
+through :func:`frontend_exception_handler`), count against that client address's budget
+(``LOG_RECORDS_PER_CLIENT_MINUTE``; an IPv6 client by its /64). Beyond it records are
+counted, not written: one summary line per client a minute and the Prometheus counter
+``referral_log_records_suppressed_total``. Their text is cut shorter
+(``CLIENT_MESSAGE_MAX_CHARS``) than the server's own (``MAX_MESSAGE_CHARS``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -42,7 +50,7 @@ from asgi_correlation_id.context import correlation_id
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.infra.client_ip import request_client_ip
+from referral_app.infra.client_ip import UNKNOWN, client_key, request_client_ip
 from referral_app.settings import settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -168,9 +176,10 @@ def one_line(text: str, keep_newlines: bool = False) -> str:
     )
 
 
-def safe_traceback(exc_info) -> str:
-    """A traceback with secrets masked, control characters escaped and every line indented."""
-    text = _cut("".join(traceback.format_exception(*exc_info)).rstrip("\n"), MAX_TRACEBACK_CHARS)
+def safe_traceback(exc_info, limit: int = MAX_TRACEBACK_CHARS) -> str:
+    """A traceback with secrets masked, control characters escaped and every line indented,
+    cut to ``limit`` characters."""
+    text = _cut("".join(traceback.format_exception(*exc_info)).rstrip("\n"), limit)
     return "\n".join("  " + line for line in one_line(mask_secrets(text), keep_newlines=True).split("\n"))
 
 
@@ -207,15 +216,24 @@ def install_record_factory() -> None:
 
     def make_record(*args, **kwargs) -> logging.LogRecord:
         record = factory(*args, **kwargs)
+        record.request_id = current_request_id()
+        client = _limited_client(record)
+        if client is not None and not client_records.allow(client, record.name):
+            # Decided before any formatting: a flood costs a dict lookup per record, not a
+            # masked 8 kB message and a rendered traceback. The handler drops it.
+            record.msg, record.args, record.exc_info, record.exc_text, record.stack_info = "", (), None, None, None
+            record._suppressed = record._safe = True
+            return record
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: log it as it is
             message = f"{record.msg!r} % {record.args!r}"
-        record.msg, record.args = one_line(mask_secrets(_cut(message, MAX_MESSAGE_CHARS))), ()
+        message_limit = MAX_MESSAGE_CHARS if client is None else CLIENT_MESSAGE_MAX_CHARS
+        record.msg, record.args = one_line(mask_secrets(_cut(message, message_limit))), ()
         if record.exc_info and record.exc_info[0] is not None:
             # Rendered here, masked, so that no handler (Reflex's included) renders it raw.
-            record.exc_text, record.exc_info = safe_traceback(record.exc_info), None
-        record.request_id = current_request_id()
+            traceback_limit = MAX_TRACEBACK_CHARS if client is None else CLIENT_TRACEBACK_MAX_CHARS
+            record.exc_text, record.exc_info = safe_traceback(record.exc_info, traceback_limit), None
         record._safe = True
         return record
 
@@ -310,13 +328,21 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+# Reflex's CLI gives its logger a console handler of its own and stops it from reaching
+# the root logger; python-engineio and python-socketio add a plain one to theirs when the
+# app creates its socket server (so each of their errors was written twice, once past
+# every rule here).
+_ROUTED_LOGGERS = ("reflex", "engineio.server", "socketio.server")
+
+
 def _route_reflex_logs_here() -> None:
-    """Reflex's CLI gives its ``reflex`` logger a console handler of its own and stops it
-    from reaching the root logger; send its records to ours instead (one format, one policy)."""
-    reflex_logger = logging.getLogger("reflex")
-    for handler in list(reflex_logger.handlers):
-        reflex_logger.removeHandler(handler)
-    reflex_logger.propagate = True
+    """Send the records of Reflex's, engineio's and socketio's loggers to our handler only
+    (one format, one policy)."""
+    for name in _ROUTED_LOGGERS:
+        library_logger = logging.getLogger(name)
+        for handler in list(library_logger.handlers):
+            library_logger.removeHandler(handler)
+        library_logger.propagate = True
 
 
 def configure_logging(json_lines: bool | None = None, level: str | None = None, stream=None) -> logging.Handler:
@@ -341,6 +367,8 @@ def configure_logging(json_lines: bool | None = None, level: str | None = None, 
         handler.referral_app_owned = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    if _not_suppressed not in handler.filters:
+        handler.addFilter(_not_suppressed)
     root.setLevel(numeric_level)
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(numeric_level, quiet_level))
@@ -440,71 +468,217 @@ class RequestIdMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = correlation_id.set(None)
+        # Whom the records made while this is served count against (resolved lazily: most
+        # requests log nothing a client is limited in).
+        client_token = _client_var.set(scope.get("client"))
         try:
             await self.app(scope, receive, send)
         finally:
+            _client_var.reset(client_token)
             correlation_id.reset(token)
+
+
+# --- Records a client causes: limited per client -------------------------------------
+
+# The client of the request or websocket being served (its scope's resolved ``client``),
+# set by RequestIdMiddleware; a page event handled on Reflex's queue names its own client
+# in its router data instead (see :func:`current_client`).
+_client_var: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("referral_app_log_client", default=None)
+
+# A record a client caused is cut shorter than the server's own: its text is mostly the
+# client's, and a few kB tell what happened.
+CLIENT_MESSAGE_MAX_CHARS = 2_000
+CLIENT_TRACEBACK_MAX_CHARS = 8_000
+# Suppressed records are summed up in one line per client this often (seconds).
+SUMMARY_SECONDS = 60.0
+# Clients remembered at once; the least recently seen is forgotten first.
+MAX_TRACKED_CLIENTS = 10_000
+
+summary_logger = logging.getLogger("referral_app.logs")
+
+
+@functools.cache
+def _client_ip_route_var() -> str | None:
+    try:
+        from reflex_base.constants import RouteVar
+    except ImportError:  # pragma: no cover - Reflex is a dependency
+        return None
+    return str(RouteVar.CLIENT_IP)
+
+
+def current_client() -> str | None:
+    """The client (its :func:`~referral_app.infra.client_ip.client_key`) whose action is being
+    handled: the page event's (Reflex's router data, which Reflex fills from the socket's
+    resolved address, never from the client's payload), else the request's or websocket's;
+    ``None`` outside them or when the address is no IP address (all such would be one client)."""
+    address = None
+    event_context = _reflex_event_context()
+    if event_context is not None:
+        try:
+            address = event_context.get().router_data.get(_client_ip_route_var())
+        except LookupError:
+            pass
+    if not address:
+        client = _client_var.get()
+        address = client[0] if client else None
+    key = client_key(address) if address else UNKNOWN
+    return None if key == UNKNOWN else key
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+    suppressed: int = 0
+    since: float = 0.0
+    by_logger: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """What one client's records were suppressed in one summary period."""
+
+    client: str
+    count: int
+    seconds: float
+    by_logger: dict[str, int]
+
+
+class ClientLogLimiter:
+    """A token bucket per client: a burst of ``per_minute`` records, then ``per_minute`` a
+    minute; records beyond it are counted (per client and logger, and in
+    ``referral_log_records_suppressed_total``), not written, and each client's count is
+    written as one summary line ``SUMMARY_SECONDS`` after its first suppressed record.
+
+    O(1) per record (a dict lookup under a lock); at most ``max_clients`` clients are
+    remembered. With ``timer`` off, summaries come only from :meth:`flush` (tests).
+    """
+
+    def __init__(self, per_minute: int, summary_seconds: float = SUMMARY_SECONDS,
+                 max_clients: int = MAX_TRACKED_CLIENTS, timer: bool = True) -> None:
+        self.per_minute = per_minute
+        self.capacity, self.rate = float(per_minute), per_minute / 60.0
+        self.summary_seconds, self.max_clients, self.timer = summary_seconds, max_clients, timer
+        self.lock = threading.Lock()
+        self.buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._flush_timer: threading.Timer | None = None
+
+    def allow(self, client: str, logger_name: str, now: float | None = None) -> bool:
+        """Take one record of ``client``'s budget; ``False``: the record is to be dropped (and is counted)."""
+        now = time.monotonic() if now is None else now
+        evicted = None
+        with self.lock:
+            bucket = self.buckets.get(client)
+            if bucket is None:
+                bucket = self.buckets[client] = _Bucket(tokens=self.capacity, updated=now)
+                if len(self.buckets) > self.max_clients:
+                    evicted = self._take(self.buckets.popitem(last=False), now)
+            else:
+                self.buckets.move_to_end(client)
+                bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+                bucket.updated = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                allowed = True
+            else:
+                if not bucket.suppressed:
+                    bucket.since = now
+                    self._schedule_flush()
+                bucket.suppressed += 1
+                bucket.by_logger[logger_name] = bucket.by_logger.get(logger_name, 0) + 1
+                allowed = False
+        if evicted is not None:
+            _write_summary(evicted, self.per_minute)
+        if not allowed:
+            _count_suppressed(logger_name)
+        return allowed
+
+    def flush(self, now: float | None = None, everything: bool = False) -> list[Suppressed]:
+        """Write (and return) the summaries that are due (all with ``everything``), and
+        forget the clients whose budget is full again."""
+        now = time.monotonic() if now is None else now
+        due = []
+        with self.lock:
+            self._flush_timer = None
+            for client, bucket in list(self.buckets.items()):
+                if bucket.suppressed and (everything or now - bucket.since >= self.summary_seconds - 0.01):
+                    due.append(self._take((client, bucket), now))
+                elif not bucket.suppressed and bucket.tokens + (now - bucket.updated) * self.rate >= self.capacity:
+                    del self.buckets[client]
+            if any(bucket.suppressed for bucket in self.buckets.values()):
+                self._schedule_flush()
+        for summary in due:
+            _write_summary(summary, self.per_minute)
+        return due
+
+    def _take(self, item: tuple[str, _Bucket], now: float) -> Suppressed | None:
+        client, bucket = item
+        if not bucket.suppressed:
+            return None
+        summary = Suppressed(client, bucket.suppressed, now - bucket.since, dict(bucket.by_logger))
+        bucket.suppressed, bucket.by_logger = 0, {}
+        return summary
+
+    def _schedule_flush(self) -> None:
+        if self.timer and self._flush_timer is None:
+            self._flush_timer = threading.Timer(self.summary_seconds, self.flush)
+            self._flush_timer.daemon = True
+            self._flush_timer.start()
+
+
+def _write_summary(summary: Suppressed | None, per_minute: int) -> None:
+    if summary is None:
+        return
+    summary_logger.warning(
+        "suppressed %d log records caused by client %s in the last %.0f s (more than %d a minute)",
+        summary.count,
+        summary.client,
+        summary.seconds,
+        per_minute,
+        extra={
+            "client": summary.client,
+            "suppressed": summary.count,
+            "loggers": ",".join(f"{name}:{count}" for name, count in sorted(summary.by_logger.items())),
+            "_in_message": ("client", "suppressed"),
+        },
+    )
+
+
+def _count_suppressed(logger_name: str) -> None:
+    from referral_app.infra import metrics  # here: metrics imports the domain, which logs
+
+    metrics.count_suppressed_log_record(logger_name)
+
+
+client_records = ClientLogLimiter(settings.log_records_per_client_minute)
+
+
+def _limited_client(record: logging.LogRecord) -> str | None:
+    """The client a record counts against, or ``None`` when it is not limited: warnings
+    and errors made while a client's request, websocket or page event is handled, and
+    every frontend error report (those of no known client share one budget)."""
+    if record.name == summary_logger.name:
+        return None
+    if record.name == frontend_logger.name:
+        return current_client() or UNKNOWN
+    if record.levelno < logging.WARNING:
+        return None
+    return current_client()
+
+
+def _not_suppressed(record: logging.LogRecord) -> bool:
+    return not getattr(record, "_suppressed", False)
 
 
 # --- Frontend error reports ----------------------------------------------------------
 
 FRONTEND_REPORT_MAX_CHARS = 2000
-FRONTEND_REPORTS_PER_MINUTE = 30  # per worker, for all pages together
-FRONTEND_REPORTS_PER_CLIENT_MINUTE = 5
-
-
-class _ReportLimiter:
-    """At most ``per_minute`` reports a minute in all, and ``per_client`` per browser tab."""
-
-    def __init__(self, per_minute: int, per_client: int) -> None:
-        self.per_minute, self.per_client = per_minute, per_client
-        self.lock = threading.Lock()
-        self.recent: deque[float] = deque()
-        self.by_client: dict[str, deque[float]] = {}
-        self.dropped = 0
-
-    def allow(self, client: str | None, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            while self.recent and now - self.recent[0] > 60:
-                self.recent.popleft()
-            for key in [key for key, times in self.by_client.items() if times and now - times[-1] > 60]:
-                del self.by_client[key]
-            mine = self.by_client.setdefault(client or "-", deque())
-            while mine and now - mine[0] > 60:
-                mine.popleft()
-            if len(self.recent) >= self.per_minute or len(mine) >= self.per_client:
-                self.dropped += 1
-                return False
-            self.recent.append(now)
-            mine.append(now)
-            return True
-
-    def take_dropped(self) -> int:
-        with self.lock:
-            dropped, self.dropped = self.dropped, 0
-            return dropped
-
-
-frontend_reports = _ReportLimiter(FRONTEND_REPORTS_PER_MINUTE, FRONTEND_REPORTS_PER_CLIENT_MINUTE)
-
-
-def _reporting_tab() -> str | None:
-    event_context = _reflex_event_context()
-    try:
-        return event_context.get().token if event_context is not None else None
-    except LookupError:
-        return None
 
 
 def frontend_exception_handler(exception: Exception) -> None:
-    """Reflex's ``frontend_exception_handler``: a browser's error report, written once it is cut
-    to ``FRONTEND_REPORT_MAX_CHARS`` and within the rate limits (the text is the browser's:
-    it is masked and escaped like every line)."""
-    if not frontend_reports.allow(_reporting_tab()):
-        return
-    text = str(exception)
-    if len(text) > FRONTEND_REPORT_MAX_CHARS:
-        text = text[:FRONTEND_REPORT_MAX_CHARS] + f"... ({len(text) - FRONTEND_REPORT_MAX_CHARS} more characters)"
-    dropped = frontend_reports.take_dropped()
-    frontend_logger.error("frontend exception: %s", text, extra={"reports_dropped": dropped} if dropped else None)
+    """Reflex's ``frontend_exception_handler``: a browser's error report, cut to
+    ``FRONTEND_REPORT_MAX_CHARS`` (the text is the browser's: it is masked and escaped like
+    every line) and limited, like every record a client causes, per client address
+    (``LOG_RECORDS_PER_CLIENT_MINUTE``), so that one client's tabs cannot use up anyone
+    else's reports."""
+    frontend_logger.error("frontend exception: %s", _cut(str(exception), FRONTEND_REPORT_MAX_CHARS))

@@ -13,6 +13,9 @@
   token-manager records (``token_manager``) refused before unpickling, for want of a valid
   MAC (``infra/state_mac.py``): above zero, something else writes to the app's Redis or
   state directory, or ``SECRET_KEY`` changed.
+- ``referral_log_records_suppressed_total{logger}``: warnings and errors a client caused
+  beyond ``LOG_RECORDS_PER_CLIENT_MINUTE``, counted instead of written (``infra/logs.py``);
+  ``referral_websockets_refused_total``: handshakes refused by ``MAX_WEBSOCKETS_PER_CLIENT``.
 
 Several worker processes (Granian workers) add up through prometheus-client's
 multiprocess mode: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``scripts/run.sh`` and the
@@ -64,6 +67,16 @@ WEBHOOK_ATTEMPTS = Counter(
     "(delivered, pending: to be retried, failed: retries over, stale: its lease had passed).",
     ["status"],
 )
+LOG_RECORDS_SUPPRESSED = Counter(
+    "referral_log_records_suppressed_total",
+    "Log records a client caused beyond LOG_RECORDS_PER_CLIENT_MINUTE: counted here, not written, "
+    "by the logger that made them.",
+    ["logger"],
+)
+WEBSOCKETS_REFUSED = Counter(
+    "referral_websockets_refused_total",
+    "Websocket handshakes refused because the client address held MAX_WEBSOCKETS_PER_CLIENT already.",
+)
 LIVE_SUBSCRIBERS = Gauge(
     "referral_live_subscribers",
     "Open profile pages subscribed to live referral updates.",
@@ -102,6 +115,16 @@ STATE_BLOBS_REJECTED = Counter(
 def count_rejected_state_blob(kind: str) -> None:
     """Count one stored blob ``infra/state_mac.py`` refused (``kind``: ``state`` or ``token_manager``)."""
     STATE_BLOBS_REJECTED.labels(kind=kind).inc()
+
+
+def count_suppressed_log_record(logger: str) -> None:
+    """Count one log record the per-client limit kept out of the log (``infra/logs.py``)."""
+    LOG_RECORDS_SUPPRESSED.labels(logger=logger).inc()
+
+
+def count_refused_websocket() -> None:
+    """Count one websocket handshake refused by the per-client limit (``infra/sockets.py``)."""
+    WEBSOCKETS_REFUSED.inc()
 
 
 @contextmanager

@@ -53,7 +53,9 @@ def two_workers(app_database, tmp_path_factory):
     app = RunningApp(
         app_database,
         tmp_path_factory.mktemp("fanout") / "app.log",
-        {"REFLEX_REDIS_URL": REDIS_URL, "WORKERS": str(WORKERS), "RATE_LIMITS_ENABLED": "false", "SMS_DELAY_SECONDS": "0"},
+        # Every tab comes from 127.0.0.1: no per-address limit on sockets or sends.
+        {"REFLEX_REDIS_URL": REDIS_URL, "WORKERS": str(WORKERS), "RATE_LIMITS_ENABLED": "false", "SMS_DELAY_SECONDS": "0",
+         "MAX_WEBSOCKETS_PER_CLIENT": "0"},
     )
     app.start()
     yield app

@@ -245,6 +245,7 @@ def cluster(tmp_path_factory):
             "RATE_LIMITS_ENABLED": "false",
             "SMS_DELAY_SECONDS": "0",
             "TRUSTED_PROXIES": "127.0.0.1",
+            "MAX_WEBSOCKETS_PER_CLIENT": "0",  # all 240 users come from 127.0.0.1
         }
         apps = []
         for number, database in enumerate([postgres.url, postgres.url, bouncer.url()]):
