@@ -289,6 +289,11 @@ class LoginState(SessionState):
             if clock is not None:
                 yield clock
             return
+        except Exception:  # the database, say: reported as any handler's error, the button freed
+            async with self:
+                if self._send_id == send_id:
+                    self.requesting = False
+            raise
         async with self:
             if self._send_id != send_id:  # the person went back meanwhile: this code is not theirs now
                 stale = True
@@ -311,17 +316,18 @@ class LoginState(SessionState):
                     self.sms_late = True
         try:
             accepted_at = await sending
-        except DomainError:
+        except Exception as error:
             await asyncio.to_thread(self._not_sent, issued)
-            async with self:
-                if self._send_id == send_id:
-                    self.sending, self.sms_late, self.send_failed = False, False, True
-                    self._resend_until = 0.0  # the failed send holds no cooldown: resend at once
-                    self._update_clocks()
-            return
+            await self._send_failed(send_id)
+            if isinstance(error, DomainError):  # the gateway failed or missed the deadline
+                return
+            raise  # a fault of ours: reported as any handler's error
         accepted = await asyncio.to_thread(self._accepted, issued, accepted_at)
+        if accepted is None:  # another request for the number (another tab) replaced this code
+            await self._send_failed(send_id)
+            return
         async with self:
-            if self._send_id != send_id or accepted is None:
+            if self._send_id != send_id:
                 return
             now = time.time()
             self.sending, self.sms_late = False, False
@@ -333,6 +339,14 @@ class LoginState(SessionState):
             clock = self._start_clock()
         if clock is not None:
             yield clock
+
+    async def _send_failed(self, send_id: int) -> None:
+        """The page says the send failed and offers a new code at once (in send_code)."""
+        async with self:
+            if self._send_id == send_id:
+                self.sending, self.sms_late, self.send_failed = False, False, True
+                self._resend_until = 0.0  # the failed send holds no cooldown
+                self._update_clocks()
 
     @rx.event
     def count_down(self, _result: Any = None):
