@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     sms_webhook_url: str = ""
     sms_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     sms_webhook_retries: int = Field(default=2, ge=0, le=10)
+    # The deadline of one send, retries included; below the shortest code lifetime (30 s), so
+    # a code waiting for its gateway is never purged as expired (SPEC §16).
+    sms_send_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
+    # After this long without the gateway's acceptance the sign-in page says the SMS is late.
+    sms_late_notice_seconds: float = Field(default=5.0, gt=0, le=60)
     cleanup_interval_seconds: NonNegative = 600
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     log_json: bool = False

@@ -40,7 +40,7 @@ def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
     if isinstance(error, RateLimited):
         return error_response(429, error.code, headers={"Retry-After": str(error.retry_after)}, **error.params)
     if isinstance(error, Unavailable):
-        return error_response(503, error.code)
+        return error_response(503, error.code, headers={"Retry-After": str(error.retry_after)})
     return error_response(STATUS_BY_CODE.get(error.code, 400), error.code, field=error.field, **error.params)
 
 

@@ -26,6 +26,7 @@ from referral_app.api.schemas import (
 from referral_app.infra.db import read_scope, session_scope
 from referral_app.domain import auth, referrals, sessions
 from referral_app.domain.codes import IssuedCode
+from referral_app.domain.errors import Unavailable
 from referral_app.domain.referrals import ReferralPage
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
@@ -40,7 +41,12 @@ RATE_LIMITED = {
         "description": "A send limit was reached; `Retry-After` says in how many seconds to try again.",
         "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
     },
-    503: {"model": ErrorOut, "description": "The SMS gateway failed; try again later."},
+    503: {
+        "model": ErrorOut,
+        "description": "The SMS gateway failed or missed its deadline (`sms.unavailable`); no code was "
+        "issued and the phone's cooldown is not held. `Retry-After` says when to try again.",
+        "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+    },
 }
 NOT_JSON = {
     413: {"model": ErrorOut, "description": "Body larger than 16 kB."},
@@ -64,14 +70,31 @@ def _items(page: ReferralPage) -> list[ReferralOut]:
 async def request_code(body: RequestCodeIn, ip: ClientIp) -> RequestCodeOut:
     """Send a one-time code to the phone (by SMS; simulated in demo mode). The answer is the
     same for new and known numbers; the code is in it only in demo mode. Limited per phone
-    (a cooldown, per 10 minutes, per day) and per client IP."""
+    (a cooldown, per 10 minutes, per day) and per client IP.
+
+    The answer waits for the SMS gateway's acceptance (at most `SMS_SEND_TIMEOUT_SECONDS`),
+    and `expires_in` counts from it, so it is exact. A gateway that fails or misses the
+    deadline gives 503 `sms.unavailable` with `Retry-After`, and no code."""
 
     def issue() -> IssuedCode:
         with session_scope() as db:
             return auth.request_code(db, body.phone_number, ip)
 
+    def withdraw() -> None:
+        with session_scope() as db:
+            auth.code_not_sent(db, issued)
+
+    def accept() -> None:
+        with session_scope() as db:
+            auth.code_accepted(db, issued, accepted_at)
+
     issued = await run_in_threadpool(issue)
-    await auth.send_code(issued, sms_sender)
+    try:
+        accepted_at = await auth.send_code(issued, sms_sender)
+    except Unavailable:
+        await run_in_threadpool(withdraw)
+        raise
+    await run_in_threadpool(accept)
     return RequestCodeOut(
         confirmation_code=issued.code if settings.demo_mode else None, expires_in=issued.ttl_seconds
     )

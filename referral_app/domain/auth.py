@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -11,10 +12,11 @@ from sqlmodel import Session
 from referral_app.domain import codes, events, limits, phones, users
 from referral_app.domain.clock import utcnow
 from referral_app.domain.codes import IssuedCode
-from referral_app.domain.errors import AccountDisabled
+from referral_app.domain.errors import AccountDisabled, Unavailable
 from referral_app.domain.sms import SmsSender
 from referral_app.i18n import translate_plural
 from referral_app.models import User
+from referral_app.settings import settings
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +34,49 @@ def request_code(db: Session, raw_phone: Any, client_ip: str, now: datetime | No
     return codes.issue_code(db, phone_number, now)
 
 
-async def send_code(issued: IssuedCode, sender: SmsSender, language: str | None = None) -> None:
-    """Hand the code to the SMS sender (awaits the gateway; never blocks other requests).
+async def send_code(
+    issued: IssuedCode, sender: SmsSender, language: str | None = None, timeout_seconds: float | None = None
+) -> datetime:
+    """Hand the code to the SMS sender within a deadline; return when the gateway accepted it.
 
-    The text is in ``language``, the language of the person who asked for it (default:
-    the current request's, see ``i18n.active_language``).
+    Awaits the gateway without blocking other requests, for at most ``timeout_seconds``
+    (default ``SMS_SEND_TIMEOUT_SECONDS``), the sender's retries included. Raises
+    ``Unavailable`` when the gateway fails or misses the deadline: then call
+    :func:`code_not_sent`; on success, :func:`code_accepted` with the returned time (SPEC §3,
+    §16). The text is in ``language``, the language of the person who asked for it
+    (default: the current request's, see ``i18n.active_language``).
     """
     minutes = issued.ttl_seconds // 60
     text = translate_plural("sms.code", minutes, language, code=issued.code, minutes=minutes)
-    await sender.send(issued.phone_number, text)
+    deadline = settings.sms_send_timeout_seconds if timeout_seconds is None else timeout_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            await sender.send(issued.phone_number, text)
+    except TimeoutError:
+        logger.error("SMS gateway missed the %.1f s deadline", deadline, extra={"event": "sms_timeout"})
+        raise Unavailable() from None
     events.emit("code_sent")
+    return utcnow()
+
+
+def code_accepted(db: Session, issued: IssuedCode, accepted_at: datetime) -> IssuedCode | None:
+    """The gateway accepted ``issued`` at ``accepted_at``: its lifetime starts now; commit.
+
+    Returns the code with its final expiry, or ``None`` if a newer request replaced it meanwhile.
+    """
+    return codes.start_lifetime(db, issued, accepted_at)
+
+
+def code_not_sent(db: Session, issued: IssuedCode) -> None:
+    """The gateway failed ``issued``: nothing is left that counts as a sent code; commit.
+
+    The code is deleted (nobody can sign in with it) and the send no longer holds the
+    phone's cooldown, so the person may ask again at once; it still counts in the wider
+    send windows (see :func:`limits.forgive_cooldown` for why).
+    """
+    codes.withdraw_code(db, issued)
+    if issued.issued_at is not None:
+        limits.forgive_cooldown(db, issued.phone_number, issued.issued_at)
 
 
 def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = None) -> User:

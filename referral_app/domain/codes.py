@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,12 +21,17 @@ from referral_app.settings import settings
 
 @dataclass(frozen=True)
 class IssuedCode:
-    """A freshly issued code. ``code`` is the plain value: hand it to the SMS sender only."""
+    """A freshly issued code. ``code`` is the plain value: hand it to the SMS sender only.
+
+    ``expires_at`` is provisional (``issued_at`` + lifetime) until :func:`start_lifetime`
+    counts the lifetime from the gateway's acceptance (SPEC §3).
+    """
 
     phone_number: str
     code: str
     expires_at: datetime
     ttl_seconds: int
+    issued_at: datetime | None = None
 
 
 def hash_code(phone_number: str, code: str) -> str:
@@ -77,7 +82,40 @@ def issue_code(db: Session, phone_number: str, now: datetime | None = None) -> I
     )
     db.exec(statement)
     db.commit()
-    return IssuedCode(phone_number, code, expires_at, settings.code_ttl_seconds)
+    return IssuedCode(phone_number, code, expires_at, settings.code_ttl_seconds, now)
+
+
+def start_lifetime(db: Session, issued: IssuedCode, accepted_at: datetime) -> IssuedCode | None:
+    """Count the code's lifetime from ``accepted_at``, when the SMS gateway accepted it; commit.
+
+    SPEC §3: valid ``CODE_TTL_SECONDS`` from the gateway's acceptance, so the ``expires_in``
+    given with it is exact. Returns the code with its final expiry, or ``None`` when the
+    code is no longer there (a newer request for the phone replaced it, or it was used).
+    """
+    expires_at = accepted_at + timedelta(seconds=issued.ttl_seconds)
+    moved = db.execute(
+        update(_codes)
+        .where(_codes.c.phone_number == issued.phone_number, _codes.c.code_hash == _hash_of(issued))
+        .values(expires_at=expires_at)
+    ).rowcount
+    db.commit()
+    return replace(issued, expires_at=expires_at) if moved == 1 else None
+
+
+def withdraw_code(db: Session, issued: IssuedCode) -> bool:
+    """Delete ``issued`` (its SMS was not sent), unless a newer code replaced it; commit.
+
+    Returns whether it was still there.
+    """
+    deleted = db.execute(
+        delete(_codes).where(_codes.c.phone_number == issued.phone_number, _codes.c.code_hash == _hash_of(issued))
+    ).rowcount
+    db.commit()
+    return deleted == 1
+
+
+def _hash_of(issued: IssuedCode) -> str:
+    return hash_code(issued.phone_number, issued.code)
 
 
 # Built once, on the table: they run on every sign-in (see ``sessions``).

@@ -35,9 +35,16 @@ class RateLimited(DomainError):
 
 
 class Unavailable(DomainError):
-    """A service the request needs (the SMS gateway) failed (HTTP 503)."""
+    """A service the request needs (the SMS gateway) failed or missed its deadline (HTTP 503).
+
+    ``retry_after``: seconds after which a new try makes sense (the ``Retry-After`` header).
+    """
 
     code = "sms.unavailable"
+
+    def __init__(self, retry_after: int = 5, **params: Any) -> None:
+        super().__init__(**params)
+        self.retry_after = retry_after
 
 
 class InvalidCredentials(DomainError):

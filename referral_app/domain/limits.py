@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from referral_app.domain.errors import RateLimited
@@ -59,6 +59,24 @@ def reserve_send(db: Session, phone_number: str, client_ip: str, now: datetime) 
             db.rollback()
             raise RateLimited(retry_after=longest)
     db.execute(_LOG_SEND, {"phone_number": phone_number, "client_ip": client_ip, "sent_at": now})
+
+
+def forgive_cooldown(db: Session, phone_number: str, sent_at: datetime) -> None:
+    """A send that the SMS gateway did not accept no longer holds the phone's cooldown; commit.
+
+    Its log row stays in the 10-minute, daily and per-IP windows: a message the gateway
+    did not confirm in time may still have been delivered and billed, so a slow gateway
+    must not open the way to unlimited sends (SMS pumping, OWASP API4:2023). It is dated
+    back by the cooldown, which takes it out of the cooldown window only; the person may
+    ask again at once. (The wider windows forget it up to one cooldown sooner.)
+    """
+    earlier = sent_at - timedelta(seconds=settings.send_cooldown_seconds)
+    db.execute(
+        update(CodeSend.__table__)
+        .where(CodeSend.__table__.c.phone_number == phone_number, CodeSend.__table__.c.sent_at == sent_at)
+        .values(sent_at=earlier)
+    )
+    db.commit()
 
 
 def _wait(db: Session, condition, window: Window, now: datetime) -> int:

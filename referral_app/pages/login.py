@@ -74,12 +74,17 @@ def _resend_button(primary: bool) -> rx.Component:
         width="100%" if primary else "auto",
         on_click=LoginState.resend_code,
         loading=LoginState.requesting,
-        disabled=LoginState.confirming | LoginState.requesting | (LoginState.resend_in > 0) | (LoginState.retry_after > 0),
+        disabled=LoginState.confirming
+        | LoginState.requesting
+        | LoginState.sending
+        | (LoginState.resend_in > 0)
+        | (LoginState.retry_after > 0),
     )
 
 
 def _code_step() -> rx.Component:
-    dead = LoginState.code_dead != ""
+    # A failed send leaves no code: the step offers a new one at once, as for a dead code.
+    dead = (LoginState.code_dead != "") | LoginState.send_failed
     invalid = LoginState.error_text != ""
     return rx.vstack(
         _demo_code(),
@@ -110,7 +115,18 @@ def _code_step() -> rx.Component:
                     dead,
                     _resend_button(primary=True),
                     rx.fragment(
-                        rx.text(LoginState.code_expires_text, id="code-expires", size="2", color_scheme="gray"),
+                        # The countdown starts when the gateway accepted the SMS (SPEC §3).
+                        rx.cond(
+                            LoginState.sending,
+                            rx.hstack(
+                                rx.spinner(size="1"),
+                                rx.text(LoginState.sending_text, size="2", color_scheme=rx.cond(LoginState.sms_late, "amber", "gray")),
+                                id="sms-status",
+                                role="status",
+                                align="center",
+                            ),
+                            rx.text(LoginState.code_expires_text, id="code-expires", size="2", color_scheme="gray"),
+                        ),
                         rx.button(
                             t("login.confirm"),
                             id="confirm-code-button",

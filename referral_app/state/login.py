@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,8 @@ import reflex as rx
 from referral_app.infra.client_ip import client_address
 from referral_app.infra.db import session_scope
 from referral_app.domain import auth, invites, phones, referrals, sessions
+from referral_app.domain.clock import utcnow
+from referral_app.domain.codes import IssuedCode
 from referral_app.domain.errors import DomainError, RateLimited, TooManyAttempts
 from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
@@ -32,6 +35,8 @@ PROFILE_URL = "/profile/"
 ONE_SECOND = "new Promise((resolve) => setTimeout(() => window.__referralLeaving || resolve(true), 1000))"
 # ?session=ended: the page was opened because a session ended (SPEC §7).
 SESSION_ENDED = "ended"
+# How long past its deadline a send still counts as under way (its task writes back).
+SEND_GRACE_SECONDS = 5
 # A malformed ?ref= value is named, shortened to this, as unknown.
 SHOWN_REF_LENGTH = 16
 
@@ -61,10 +66,16 @@ class LoginState(SessionState):
     code_left: int = 0  # seconds the code is still valid
     resend_in: int = 0  # seconds until "send a new code" may be used
     code_dead: str = ""  # "", "expired" or "attempts": the code can no longer sign in
+    sending: bool = False  # the code step waits for the SMS gateway's acceptance
+    sms_late: bool = False  # ... for longer than SMS_LATE_NOTICE_SECONDS
+    send_failed: bool = False  # the gateway failed or missed its deadline: no code was sent
     _retry_until: float = 0.0
     _code_until: float = 0.0
     _resend_until: float = 0.0
     _tried_codes: list[str] = []
+    _outgoing: str = ""  # the number a send was asked for, until send_code takes it
+    _send_id: int = 0  # the latest send the page waits for
+    _sending_until: float = 0.0
     _ticking: bool = False
 
     # --- Texts (computed in the page's language) -------------------------------------
@@ -78,6 +89,8 @@ class LoginState(SessionState):
         """The error to show; a send limit counts down by itself."""
         if self.retry_after > 0:
             return translate("rate.limited", self.language, seconds=self.retry_after)
+        if self.send_failed and self.step == "code":
+            return translate("login.sms_failed", self.language)
         if self.code_dead == "expired" and self.step == "code":
             return translate("login.code_expired", self.language)
         if not self.error_code:
@@ -87,6 +100,11 @@ class LoginState(SessionState):
     @rx.var
     def code_expires_text(self) -> str:
         return translate("login.code_expires", self.language, time=clock_text(self.code_left))
+
+    @rx.var
+    def sending_text(self) -> str:
+        """While the gateway has not accepted the SMS: sending, then late."""
+        return translate("login.sms_late" if self.sms_late else "login.sms_sending", self.language)
 
     @rx.var
     def resend_text(self) -> str:
@@ -121,15 +139,23 @@ class LoginState(SessionState):
         self.retry_after = max(0, math.ceil(self._retry_until - now))
         if self.step != "code":
             return
-        self.code_left = max(0, math.ceil(self._code_until - now))
+        if self.sending and now > self._sending_until:  # its task died with its worker
+            self.sending, self.sms_late, self.send_failed = False, False, True
+            self._resend_until = 0.0
         self.resend_in = max(0, math.ceil(self._resend_until - now))
+        if self.sending or self.send_failed:  # no code is on its way: nothing counts down
+            self.code_left = 0
+            return
+        self.code_left = max(0, math.ceil(self._code_until - now))
         if self.code_left == 0 and not self.code_dead:
             self.code_dead = "expired"
 
     def _clocks_running(self) -> bool:
         if self.retry_after > 0:
             return True
-        return self.step == "code" and ((self.code_left > 0 and not self.code_dead) or self.resend_in > 0)
+        if self.step != "code" or self.sending:
+            return False
+        return (self.code_left > 0 and not self.code_dead and not self.send_failed) or self.resend_in > 0
 
     def _start_clock(self):
         """The countdown event, unless one is already running for this page."""
@@ -184,15 +210,21 @@ class LoginState(SessionState):
         """Issue a code for the submitted phone number and send it (once: a repeat is ignored)."""
         if self.step != "phone":
             return
-        async for update in self._issue_code(text_field(form_data, "phone")):
+        try:
+            phone_number = phones.normalize_phone(text_field(form_data, "phone"))
+        except DomainError as error:
+            self._clear_error()
+            self._fail(error)
+            return
+        for update in self._start_send(phone_number):
             yield update
 
     @rx.event
     async def resend_code(self):
         """Issue a new code for the phone already entered (the old one stops working)."""
         self._update_clocks()
-        if self.step == "code" and self.resend_in == 0:
-            async for update in self._issue_code(self.phone_number):
+        if self.step == "code" and self.resend_in == 0 and not self.sending:
+            for update in self._start_send(self.phone_number):
                 yield update
 
     def _client_ip(self) -> str:
@@ -201,37 +233,120 @@ class LoginState(SessionState):
         return client_address(self.router.session.client_ip)
 
     @staticmethod
-    def _issue(raw_phone: Any, ip: str):
+    def _issue(phone_number: str, ip: str) -> IssuedCode:
         with session_scope() as db:
-            return auth.request_code(db, raw_phone, ip)
+            return auth.request_code(db, phone_number, ip)
 
-    async def _issue_code(self, raw_phone: Any):
+    @staticmethod
+    def _accepted(issued: IssuedCode, accepted_at: datetime) -> IssuedCode | None:
+        with session_scope() as db:
+            return auth.code_accepted(db, issued, accepted_at)
+
+    @staticmethod
+    def _not_sent(issued: IssuedCode) -> None:
+        with session_scope() as db:
+            auth.code_not_sent(db, issued)
+
+    def _start_send(self, phone_number: str):
+        """Hand the send to :meth:`send_code`, which runs outside the state lock."""
         self._update_clocks()
-        if self.retry_after > 0 or self.requesting:
+        if self.retry_after > 0 or self.requesting or self.sending:  # a second click while it works
             return
         self._clear_error()
         self.requesting = True
-        yield
+        self._outgoing = phone_number
+        self._send_id += 1  # a result for an older id is stale: the page has moved on
+        yield LoginState.send_code
+
+    @rx.event(background=True)
+    async def send_code(self):
+        """Issue the code, then wait for the SMS gateway without holding the page's state.
+
+        A handler holds the page's state lock for its whole run (with Redis it expires
+        after ``REFLEX_REDIS_LOCK_EXPIRATION``, 10 s): a slow gateway would outlive it and
+        the page's later events would be lost (SPEC §16). So the send runs here, outside
+        the lock, with its own deadline (``SMS_SEND_TIMEOUT_SECONDS``); each step writes
+        its outcome back in a short locked section, only if the page still waits for this
+        send. A call the page did not start (a hostile client's) finds nothing to send.
+        """
+        async with self:
+            if not self._outgoing:
+                return
+            phone_number, self._outgoing = self._outgoing, ""
+            send_id, ip, language = self._send_id, self._client_ip(), self.language
         try:
-            issued = await asyncio.to_thread(self._issue, raw_phone, self._client_ip())
-            await auth.send_code(issued, sms_sender, self.language)
-        except RateLimited as error:
-            self._retry_until = time.time() + error.retry_after
+            issued = await asyncio.to_thread(self._issue, phone_number, ip)
         except DomainError as error:
-            self._fail(error)
-        else:
+            async with self:
+                if self._send_id != send_id:
+                    return
+                self.requesting = False
+                if isinstance(error, RateLimited):
+                    self._retry_until = time.time() + error.retry_after
+                else:
+                    self._fail(error)
+                clock = self._start_clock()
+            if clock is not None:
+                yield clock
+            return
+        except Exception:  # the database, say: reported as any handler's error, the button freed
+            async with self:
+                if self._send_id == send_id:
+                    self.requesting = False
+            raise
+        async with self:
+            if self._send_id != send_id:  # the person went back meanwhile: this code is not theirs now
+                stale = True
+            else:
+                stale = False
+                self.requesting = False
+                self.phone_number, self.demo_code = issued.phone_number, ""
+                self.step, self.code_dead, self._tried_codes = "code", "", []
+                self.sending, self.sms_late, self.send_failed = True, False, False
+                # A send whose task died with its worker is over after its deadline.
+                self._sending_until = time.time() + settings.sms_send_timeout_seconds + SEND_GRACE_SECONDS
+        if stale:
+            await asyncio.to_thread(self._not_sent, issued)
+            return
+        sending = asyncio.ensure_future(auth.send_code(issued, sms_sender, language))
+        done, _ = await asyncio.wait({sending}, timeout=settings.sms_late_notice_seconds)
+        if not done:
+            async with self:
+                if self._send_id == send_id and self.sending:
+                    self.sms_late = True
+        try:
+            accepted_at = await sending
+        except Exception as error:
+            await asyncio.to_thread(self._not_sent, issued)
+            await self._send_failed(send_id)
+            if isinstance(error, DomainError):  # the gateway failed or missed the deadline
+                return
+            raise  # a fault of ours: reported as any handler's error
+        accepted = await asyncio.to_thread(self._accepted, issued, accepted_at)
+        if accepted is None:  # another request for the number (another tab) replaced this code
+            await self._send_failed(send_id)
+            return
+        async with self:
+            if self._send_id != send_id:
+                return
             now = time.time()
-            self.phone_number = issued.phone_number
-            self.demo_code = issued.code if settings.demo_mode else ""
-            self.step, self.code_dead, self._tried_codes = "code", "", []
-            self._code_until = now + issued.ttl_seconds
+            self.sending, self.sms_late = False, False
+            self.demo_code = accepted.code if settings.demo_mode else ""
+            # The lifetime counts from the gateway's acceptance, as the database has it.
+            self._code_until = now + (accepted.expires_at - utcnow()).total_seconds()
             cooldown = settings.send_cooldown_seconds if settings.rate_limits_enabled else 0
             self._resend_until = now + cooldown
-        finally:
-            self.requesting = False
-        clock = self._start_clock()
+            clock = self._start_clock()
         if clock is not None:
             yield clock
+
+    async def _send_failed(self, send_id: int) -> None:
+        """The page says the send failed and offers a new code at once (in send_code)."""
+        async with self:
+            if self._send_id == send_id:
+                self.sending, self.sms_late, self.send_failed = False, False, True
+                self._resend_until = 0.0  # the failed send holds no cooldown
+                self._update_clocks()
 
     @rx.event
     def count_down(self, _result: Any = None):
@@ -299,4 +414,7 @@ class LoginState(SessionState):
         if self.step != "code" or self.confirming:
             return
         self.step, self.phone_number, self.demo_code, self.code_dead = "phone", "", "", ""
+        # A send still under way for the old number no longer reaches this page.
+        self._send_id += 1
+        self.sending = self.sms_late = self.send_failed = False
         self._clear_error()

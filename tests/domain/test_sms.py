@@ -14,18 +14,20 @@ import socket
 import threading
 import time
 from collections import deque
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
-from referral_app.domain import auth
+from referral_app.domain import auth, codes
 from referral_app.domain import sms as sms_module
-from referral_app.domain.errors import Unavailable
+from referral_app.domain.clock import utcnow
+from referral_app.domain.errors import RateLimited, Unavailable, WrongCode
 from referral_app.domain.sms import DemoSmsSender, WebhookSmsSender, make_sms_sender
 from referral_app.settings import settings
-from tests.domain.helpers import TEST_IP, T0, phone
+from tests.domain.helpers import TEST_IP, T0, phone, rows_of
 
 TEXT = "Your sign-in code: 4321. It is valid for 5 minutes."
 
@@ -152,7 +154,8 @@ def test_the_demo_sender_logs_the_code_in_demo_mode(db, sms, all_logs, monkeypat
 class Gateway:
     """A scripted SMS gateway: each POST takes the next answer from ``script`` (default 200).
 
-    An answer is a status code or ``"hang"`` (no answer until the test ends).
+    An answer is a status code, ``"hang"`` (no answer until the test ends) or
+    ``("slow", seconds)`` (200 after that long).
     """
 
     def __init__(self) -> None:
@@ -171,6 +174,9 @@ class Gateway:
                 if answer == "hang":
                     gateway.release.wait(timeout=10)
                     return
+                if isinstance(answer, tuple):  # a slow gateway that accepts in the end
+                    time.sleep(answer[1])
+                    answer = 200
                 payload = b'{"ok": true}'
                 self.send_response(answer)
                 self.send_header("Content-Type", "application/json")
@@ -305,3 +311,125 @@ def test_a_failing_gateway_is_a_503_in_the_api_format(api_with_gateway, gateway)
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "sms.unavailable" and response.json()["message"]
     assert len(gateway.requests) == 2
+
+
+# --- a slow or failing gateway: the deadline and the code's lifetime (SPEC §3, §16) -----------
+
+
+def _closed_port_sender() -> WebhookSmsSender:
+    """A webhook sender to a port where nothing listens: every send fails for real."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return WebhookSmsSender(f"http://127.0.0.1:{port}/sms", timeout_seconds=0.5, retries=0)
+
+
+def test_the_lifetime_counts_from_the_gateways_acceptance(db, monkeypatch):
+    """A simulated gateway that takes 3 s, a 30 s lifetime: the code lives 30 s from the
+    acceptance, not from the request (which would leave 27 s)."""
+    monkeypatch.setattr(settings, "code_ttl_seconds", 30)
+    issued = auth.request_code(db, phone(1), TEST_IP)
+    accepted_at = asyncio.run(auth.send_code(issued, DemoSmsSender(delay_seconds=(3.0, 3.0))))
+    returned = utcnow()
+    accepted = auth.code_accepted(db, issued, accepted_at)
+
+    assert (accepted_at - issued.issued_at).total_seconds() >= 2.9
+    assert accepted.expires_at == accepted_at + timedelta(seconds=30)
+    with pytest.raises(WrongCode):  # not a moment longer than promised
+        auth.sign_in(db, phone(1), issued.code, now=returned + timedelta(seconds=30))
+    user = auth.sign_in(db, phone(1), issued.code, now=returned + timedelta(seconds=29))
+    assert user.phone_number == phone(1)
+
+
+def test_a_send_past_its_deadline_fails_within_the_deadline(gateway, monkeypatch):
+    """The sender alone would wait 3 x 5 s; the deadline ends the send after 0.5 s."""
+    gateway.script = ["hang"] * 3
+    monkeypatch.setattr(settings, "sms_send_timeout_seconds", 0.5)
+    issued = codes.IssuedCode(phone(1), "4321", T0, 300, T0)
+    start = time.monotonic()
+    with pytest.raises(Unavailable) as caught:
+        asyncio.run(auth.send_code(issued, gateway.sender(timeout=5.0, retries=2)))
+    assert time.monotonic() - start < 3
+    assert caught.value.retry_after > 0
+
+
+def test_a_failed_send_leaves_no_code_and_frees_only_the_cooldown(db, send_limits, monkeypatch):
+    """The code is gone and the person may ask again at once; the failed sends still count
+    in the 10-minute window (a send that timed out may have been delivered and billed)."""
+    monkeypatch.setattr(settings, "sends_per_phone_10min", 2)
+    sender = _closed_port_sender()
+    for attempt in range(2):
+        issued = auth.request_code(db, phone(1), TEST_IP)  # never refused by the cooldown
+        with pytest.raises(Unavailable):
+            asyncio.run(auth.send_code(issued, sender))
+        auth.code_not_sent(db, issued)
+        assert rows_of(db, "confirmation_codes") == []
+        with pytest.raises(WrongCode):
+            auth.sign_in(db, phone(1), issued.code)
+    assert len(rows_of(db, "code_sends")) == 2
+    with pytest.raises(RateLimited) as caught:
+        auth.request_code(db, phone(1), TEST_IP)
+    assert caught.value.retry_after > settings.send_cooldown_seconds  # the 10-minute window, not the cooldown
+
+
+@pytest.fixture
+def slow_api(db, gateway, monkeypatch):
+    """The API with demo mode off and a gateway sender with room for a slow answer."""
+    from referral_app.api import routes
+    from referral_app.api.app import api
+
+    monkeypatch.setattr(settings, "demo_mode", False)
+    monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=10.0, retries=0))
+    with TestClient(api) as client:
+        yield client
+
+
+def test_expires_in_is_exact_with_a_slow_gateway(slow_api, gateway, db, monkeypatch):
+    """SPEC §3: with a gateway that takes 4 s and a 30 s lifetime, the code still works
+    expires_in - 3 s after the answer (counted from the request it had died 1 s before)."""
+    monkeypatch.setattr(settings, "code_ttl_seconds", 30)
+    gateway.script = [("slow", 4.0)]
+    response = slow_api.post("/api/v1/auth/request_code/", json={"phone_number": phone(1)})
+    answered = utcnow()
+
+    assert response.status_code == 200, response.text
+    expires_in = response.json()["expires_in"]
+    assert expires_in == 30
+    [code] = re.findall(r"\b\d{4}\b", json.loads(gateway.requests[0]["body"])["text"])
+    with pytest.raises(WrongCode):  # and no later than it said
+        auth.sign_in(db, phone(1), code, now=answered + timedelta(seconds=expires_in))
+    user = auth.sign_in(db, phone(1), code, now=answered + timedelta(seconds=expires_in - 3))
+    assert user.phone_number == phone(1)
+
+
+def test_a_failing_gateway_is_a_503_with_retry_after_and_no_code(slow_api, gateway, db, send_limits):
+    gateway.script = [500]
+    response = slow_api.post("/api/v1/auth/request_code/", json={"phone_number": phone(1)})
+
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "sms.unavailable" and response.json()["message"]
+    assert int(response.headers["Retry-After"]) > 0
+    assert rows_of(db, "confirmation_codes") == []  # nothing that could sign anyone in
+    # The failed send holds no cooldown: the next try goes out at once and works.
+    again = slow_api.post("/api/v1/auth/request_code/", json={"phone_number": phone(1)})
+    assert again.status_code == 200, again.text
+    [code] = re.findall(r"\b\d{4}\b", json.loads(gateway.requests[-1]["body"])["text"])
+    signed_in = slow_api.post("/api/v1/auth/auth_code/", json={"phone_number": phone(1), "confirmation_code": code})
+    assert signed_in.status_code == 200, signed_in.text
+    assert len(rows_of(db, "code_sends")) == 2  # both still count in the wider windows
+
+
+def test_a_gateway_past_the_deadline_is_a_503_in_time(slow_api, gateway, db, monkeypatch):
+    """The gateway never answers; SMS_SEND_TIMEOUT_SECONDS ends the request, not the gateway."""
+    from referral_app.api import routes
+
+    monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=5.0, retries=2))  # alone: 15 s
+    monkeypatch.setattr(settings, "sms_send_timeout_seconds", 1.0)
+    gateway.script = ["hang"] * 3
+    start = time.monotonic()
+    response = slow_api.post("/api/v1/auth/request_code/", json={"phone_number": phone(1)})
+
+    assert time.monotonic() - start < 5
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "sms.unavailable" and int(response.headers["Retry-After"]) > 0
+    assert rows_of(db, "confirmation_codes") == []

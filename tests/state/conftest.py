@@ -31,7 +31,12 @@ def make_state(cls, *, token: str | None = None, path: str = "/", query: dict | 
 
 
 def run(result) -> list:
-    """Run a handler's result to the end; return the events it yielded or returned."""
+    """Run a handler's result to the end; return the events it yielded or returned.
+
+    A background event it hands on (``@rx.event(background=True)``, e.g. the SMS send) is
+    run too, on the same state, as Reflex would run it next: its events take its place.
+    """
+    owner = _owner(result)
     if inspect.isasyncgen(result):
 
         async def collect():
@@ -41,8 +46,24 @@ def run(result) -> list:
     elif inspect.iscoroutine(result):
         result = asyncio.run(result)
     if inspect.isgenerator(result) or isinstance(result, list):
-        return [event for event in result if event is not None]
-    return [] if result is None else [result]
+        events = [event for event in result if event is not None]
+    else:
+        events = [] if result is None else [result]
+    followed = []
+    for event in events:
+        handler = getattr(event, "handler", event)  # an EventSpec, or a bare EventHandler
+        if owner is not None and getattr(handler, "is_background", False):
+            args = {key._js_expr: value._var_value for key, value in getattr(event, "args", ())}
+            followed += run(handler.fn(owner, **args))
+        else:
+            followed.append(event)
+    return followed
+
+
+def _owner(result):
+    """The state a handler's coroutine or generator runs on (its ``self``)."""
+    frame = getattr(result, "ag_frame", None) or getattr(result, "cr_frame", None) or getattr(result, "gi_frame", None)
+    return frame.f_locals.get("self") if frame is not None else None
 
 
 def event_name(event) -> str:
