@@ -349,6 +349,26 @@ def test_forged_forwarded_for_does_not_escape_the_send_limit(chain):
     assert statuses == [200] * SENDS_PER_IP + [429] * 5, statuses
 
 
+def test_the_send_log_names_the_client_behind_the_terminator(chain, app_db):
+    """Through the TLS terminator with a forged X-Forwarded-For: the address the app
+    records (and limits) is the one that connected to the terminator."""
+    from sqlmodel import select
+
+    from referral_app.models import CodeSend
+
+    phone = new_phone()
+    payload = json.dumps({"phone_number": phone}).encode()
+    headers = [("Content-Type", "application/json"), ("X-Forwarded-For", "203.0.113.99, 127.0.0.5")]
+    path = "/api/v1/auth/request_code/"
+    status, _headers, body = raw(chain.front_port, path, "POST", headers, "127.0.0.8", tls=True, body=payload)
+    assert status == 200, body
+    app_db.expire_all()
+    try:
+        assert app_db.exec(select(CodeSend.client_ip).where(CodeSend.phone_number == phone)).all() == ["127.0.0.8"]
+    finally:
+        app_db.rollback()  # on SQLite an open transaction holds the one write lock
+
+
 # --- The oversized cookie jar ----------------------------------------------------------
 
 
