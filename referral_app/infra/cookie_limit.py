@@ -10,9 +10,10 @@ reads it, with ``431 Request Header Fields Too Large`` (RFC 6585 §5) and:
 * ``Clear-Site-Data: "cookies"`` (W3C Clear Site Data §3.1): the browser drops the
   cookies of this site's registrable domain, the tossed ones included (browsers honour
   it in secure contexts: over HTTPS and on localhost);
-* an expired ``Set-Cookie`` for each name in the header (up to :data:`MAX_NAMES`), on
-  this host and on each of its parent domains, for browsers that ignore the header
-  (plain HTTP): this reaches HttpOnly cookies too, as far as their path is ``/``;
+* an expired ``Set-Cookie`` for each name in the header, largest cookie first, on this
+  host and on each of its parent domains, as many as fit in :data:`EXPIRY_HEADER_BUDGET`,
+  for browsers that ignore the header (plain HTTP): this reaches HttpOnly cookies too,
+  as far as their path is ``/``;
 * a short page in the visitor's language (``Accept-Language``, the catalogue's
   ``cookies_too_large.*``) whose script expires what it can see and reloads once; a
   link does the same by hand.
@@ -34,8 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from referral_app.i18n import choose_language, translate
 from referral_app.settings import settings
 
-# Names of the jar expired one by one; the rest go with Clear-Site-Data or a second visit.
-MAX_NAMES = 50
+# The expired Set-Cookie lines together stay under this many bytes: a proxy takes an
+# answer's headers into one buffer (nginx's proxy_buffer_size: 4k or 8k) and answers 502
+# to more. The largest cookies go first; the rest go with Clear-Site-Data or the next visit.
+EXPIRY_HEADER_BUDGET = 2048
 # RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -111,25 +114,31 @@ def _parent_domains(scope: Scope) -> list[str]:
 
 
 def expiring_cookies(scope: Scope) -> list[tuple[bytes, bytes]]:
-    """``Set-Cookie`` headers that expire each cookie named in the request's header."""
+    """``Set-Cookie`` headers that expire the cookies named in the request's header, the
+    largest first, within :data:`EXPIRY_HEADER_BUDGET` bytes."""
     secure = scope.get("scheme") in ("https", "wss")
-    names: list[str] = []
-    for _name, value in ((n, v) for n, v in scope.get("headers", ()) if n.lower() == b"cookie"):
+    sizes: dict[str, int] = {}
+    for name, value in scope.get("headers", ()):
+        if name.lower() != b"cookie":
+            continue
         for part in value.decode("latin-1").split(";"):
-            name = part.split("=", 1)[0].strip()
-            if name and set(name) <= _TOKEN and name not in names:
-                names.append(name)
-                if len(names) == MAX_NAMES:
-                    break
-    headers = []
+            cookie_name = part.split("=", 1)[0].strip()
+            if cookie_name and set(cookie_name) <= _TOKEN:
+                sizes[cookie_name] = sizes.get(cookie_name, 0) + len(part)
     domains = _parent_domains(scope)
     tail = "; Max-Age=0; Path=/" + ("; Secure" if secure else "")
-    for name in names:
-        headers.append((b"set-cookie", f"{name}={tail}".encode("latin-1")))
-        if name.startswith("__Host-"):
-            continue  # host-only by definition (RFC 6265bis §4.1.3.2)
-        for domain in domains:
-            headers.append((b"set-cookie", f"{name}={tail}; Domain={domain}".encode("latin-1")))
+    headers: list[tuple[bytes, bytes]] = []
+    spent = 0
+    for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        # A __Host- cookie is host-only by definition (RFC 6265bis §4.1.3.2).
+        lines = [f"{name}={tail}"]
+        if not name.startswith("__Host-"):
+            lines += [f"{name}={tail}; Domain={domain}" for domain in domains]
+        cost = sum(len(line) + len("set-cookie: \r\n") for line in lines)
+        if spent + cost > EXPIRY_HEADER_BUDGET:
+            break
+        spent += cost
+        headers += [(b"set-cookie", line.encode("latin-1")) for line in lines]
     return headers
 
 

@@ -405,6 +405,21 @@ def test_a_jar_in_several_lines_gets_the_apps_431_in_the_visitors_language(chain
     assert status == 200
 
 
+def test_a_jar_of_many_small_cookies_gets_the_431_through_nginx(chain):
+    """A hundred small cookies in two lines: the app's answer expires as many as fit in
+    the headers nginx takes from it (a 502 "upstream sent too big header" would strand
+    the visitor), the largest first."""
+    lines = [
+        ("Cookie", "; ".join(f"c{line}x{number}={'v' * (90 + number)}" for number in range(50)))
+        for line in range(2)
+    ]
+    status, headers, body = raw(chain.plain_port, "/", headers=lines)
+    assert status == 431, (status, body[:300])
+    expired = headers.get_all("Set-Cookie")
+    assert expired and sum(len(value) for value in expired) <= 4096
+    assert any(value.startswith("c0x49=") for value in expired)  # the largest
+
+
 def test_chromium_recovers_from_a_tossed_cookie_jar(chain, browser):
     """A sibling site has set 12 kB of cookies on the parent domain: the app's page is
     back after at most one reload, and the jar is gone."""
