@@ -383,6 +383,7 @@ def test_a_12_kb_cookie_jar_gets_431_from_nginx_and_the_page_then_loads(chain):
     status, headers, body = raw(chain.plain_port, "/", headers=[("Cookie", cookie)])
     assert status == 431, body[:300]
     assert headers["Clear-Site-Data"] == '"cookies"' and headers["Cache-Control"] == "no-store"
+    assert headers["X-Frame-Options"] == "DENY" and headers["Content-Type"] == "text/html; charset=utf-8"
     text = body.decode()
     assert "Too many cookies" in text and "Слишком много cookie" in text and 'href="/"' in text
     # Without the jar, the same page loads.
