@@ -389,6 +389,10 @@ def test_a_12_kb_cookie_jar_gets_431_from_nginx_and_the_page_then_loads(chain):
     # Without the jar, the same page loads.
     status, headers, body = raw(chain.plain_port, "/")
     assert status == 200 and b"<html" in body.lower()
+    # The app on its own (Granian, no nginx) answers the same way.
+    status, headers, body = raw(chain.app.port, "/", headers=[("Cookie", cookie)])
+    assert status == 431 and headers["Clear-Site-Data"] == '"cookies"' and "X-Request-ID" in headers
+    assert raw(chain.app.port, "/")[0] == 200
 
 
 def test_a_jar_in_several_lines_gets_the_apps_431_in_the_visitors_language(chain):
