@@ -7,9 +7,10 @@ Large") leaves the app unusable until the cookies expire. So a request whose ``C
 lines together exceed ``MAX_COOKIE_HEADER_BYTES`` is answered, before anything else
 reads it, with ``431 Request Header Fields Too Large`` (RFC 6585 §5) and:
 
-* ``Clear-Site-Data: "cookies"`` (W3C Clear Site Data §3.1): the browser drops the
-  cookies of this site's registrable domain, the tossed ones included (browsers honour
-  it in secure contexts: over HTTPS and on localhost);
+* over HTTPS, ``Clear-Site-Data: "cookies"`` (W3C Clear Site Data §3.1): the browser
+  drops the cookies of this site's registrable domain, the tossed ones included. Not over
+  plain HTTP: browsers honour it in secure contexts only, and Chromium then ignores the
+  answer's Set-Cookie lines too ("Not supported for insecure origins"), the ones below;
 * an expired ``Set-Cookie`` for each name in the header, largest cookie first, on this
   host and on each of its parent domains, as many as fit in :data:`EXPIRY_HEADER_BUDGET`,
   for browsers that ignore the header (plain HTTP): this reaches HttpOnly cookies too,
@@ -61,7 +62,6 @@ _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decod
 _HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     (b"cache-control", b"no-store"),
-    (b"clear-site-data", b'"cookies"'),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -149,6 +149,7 @@ async def too_large(scope: Scope, send: Send) -> None:
     body = page(language) if scope.get("method") != "HEAD" else b""
     headers = [
         *_HEADERS,
+        *([(b"clear-site-data", b'"cookies"')] if scope.get("scheme") == "https" else []),
         (b"content-language", language.encode()),
         (b"content-length", str(len(page(language))).encode()),
         *expiring_cookies(scope),

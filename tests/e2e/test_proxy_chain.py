@@ -24,6 +24,7 @@ TRUSTED_PROXIES, exactly that address) and monitoring reads /metrics from 127.0.
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import re
 import shutil
@@ -32,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -389,9 +391,11 @@ def test_a_12_kb_cookie_jar_gets_431_from_nginx_and_the_page_then_loads(chain):
     # Without the jar, the same page loads.
     status, headers, body = raw(chain.plain_port, "/")
     assert status == 200 and b"<html" in body.lower()
-    # The app on its own (Granian, no nginx) answers the same way.
+    # The app on its own (Granian, no nginx) answers 431 too: over plain HTTP it expires
+    # the cookies by name (with Clear-Site-Data Chromium would ignore those lines).
     status, headers, body = raw(chain.app.port, "/", headers=[("Cookie", cookie)])
-    assert status == 431 and headers["Clear-Site-Data"] == '"cookies"' and "X-Request-ID" in headers
+    assert status == 431 and "X-Request-ID" in headers and "Clear-Site-Data" not in headers
+    assert "tossed0=; Max-Age=0; Path=/; Domain=example.test" in headers.get_all("Set-Cookie")
     assert raw(chain.app.port, "/")[0] == 200
 
 
@@ -399,13 +403,14 @@ def test_a_jar_in_several_lines_gets_the_apps_431_in_the_visitors_language(chain
     """Each Cookie line under nginx's buffer, together over MAX_COOKIE_HEADER_BYTES: the
     app answers (through nginx) with the same recovery, in Russian for a Russian browser."""
     lines = [("Cookie", jar(5_000, "first")), ("Cookie", jar(5_000, "second")), ("Accept-Language", "ru-RU,ru;q=0.9")]
-    status, headers, body = raw(chain.plain_port, "/", headers=lines)
+    # Through the TLS terminator: the app knows the visitor uses HTTPS and clears the site.
+    status, headers, body = raw(chain.front_port, "/", headers=lines, source="127.0.0.1", tls=True)
     assert status == 431, body[:300]
     assert "X-Request-ID" in headers  # the app's answer
     assert headers["Clear-Site-Data"] == '"cookies"' and headers["Content-Language"] == "ru"
     assert "Слишком много cookie" in body.decode()
     expired = headers.get_all("Set-Cookie")
-    assert f"first0=; Max-Age=0; Path=/; Domain=example.test" in expired
+    assert "first0=; Max-Age=0; Path=/; Secure; Domain=example.test" in expired
     status, _headers, body = raw(chain.plain_port, "/", headers=[("Cookie", jar(5_000, "first"))])
     assert status == 200
 
@@ -446,3 +451,56 @@ def test_chromium_recovers_from_a_tossed_cookie_jar(chain, browser):
         assert not [cookie for cookie in context.cookies() if cookie["name"].startswith("tossed")]
     finally:
         context.close()
+
+
+class SiblingSite:
+    """http://evil.example.test:<port>/ answers with Set-Cookie lines on the parent domain
+    (``Domain=example.test``): the cookie tossing of a sibling subdomain."""
+
+    def __init__(self, http_only: bool) -> None:
+        attributes = "; Domain=example.test; Path=/" + ("; HttpOnly" if http_only else "")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                self.send_response(200)
+                for number in range(4):
+                    self.send_header("Set-Cookie", f"tossed{number}={'x' * 3000}{attributes}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://evil.example.test:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("through", ["app", "nginx"])
+def test_chromium_recovers_over_plain_http_too(chain, browser, through):
+    """Over plain HTTP Chromium ignores Clear-Site-Data: the app's answer expires the
+    tossed cookies by name (HttpOnly ones too), nginx's page by script (those a script
+    can see). Either way the page is back after at most one reload."""
+    port = chain.app.port if through == "app" else chain.plain_port
+    sibling = SiblingSite(http_only=through == "app")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(sibling.url)
+        assert len([cookie for cookie in context.cookies() if cookie["domain"] == ".example.test"]) == 4
+        documents: list[int] = []
+        page.on(
+            "response",
+            lambda response: response.request.resource_type == "document" and documents.append(response.status),
+        )
+        page.goto(f"http://{HOST}:{port}/")
+        expect(page.locator("#phone-input")).to_be_visible(timeout=20_000)
+        assert documents[0] == 431 and documents[1:] == [200], documents
+        assert not [cookie for cookie in context.cookies() if cookie["name"].startswith("tossed")]
+    finally:
+        context.close()
+        sibling.close()
