@@ -319,7 +319,7 @@ def describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors(include_url=False):
         if not problem["loc"]:  # a rule over several variables: its message names them (never the input)
-            lines.append(f"  {problem['msg']}")
+            lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")
             continue
         field = str(problem["loc"][0])
         name = environment_name(field) if field in Settings.model_fields else field.upper()
