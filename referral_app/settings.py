@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,8 @@ def _comma_list(value: object) -> object:
 
 
 NonNegative = Annotated[int, Field(ge=0)]
+# The widest network TRUSTED_PROXIES may name outside the demo, by IP version (prefix length).
+_WIDEST_TRUSTED_PREFIX = {4: 24, 6: 64}
 
 # Their values may hold a credential: an error names them but never shows the value, and
 # outside demo mode none of them may be (or, for a URL, have as its password) a placeholder.
@@ -211,6 +213,9 @@ class Settings(BaseSettings):
     max_websockets_per_client: NonNegative = 20
     # Warnings and errors one client address may cause per minute; more are counted, not written.
     log_records_per_client_minute: int = Field(default=10, ge=1, le=100_000)
+    # A Cookie header longer than this (bytes, all lines together) gets 431 and a page that
+    # clears the cookies (infra/cookie_limit.py); nginx's own limit is 8k per header line.
+    max_cookie_header_bytes: int = Field(default=8192, ge=1024, le=1_048_576)
 
     @field_validator("database_url")
     @classmethod
@@ -283,6 +288,34 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
+
+    @model_validator(mode="after")
+    def _trust_exactly_the_proxy(self) -> Settings:
+        """Outside the demo: TRUSTED_PROXIES names proxies, not networks (no entry wider than
+        /24 for IPv4, /64 for IPv6), and METRICS_ALLOWED_NETWORKS shares no address with it
+        (requests come *through* a proxy from anywhere; an address that is both could read
+        /metrics for any client, e.g. behind a TLS terminator on the proxy's host)."""
+        if self.demo_mode:
+            return self
+        for item in self.trusted_proxies:
+            network = ipaddress.ip_network(item, strict=False)
+            if network.prefixlen < _WIDEST_TRUSTED_PREFIX[network.version]:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {item} is a whole network; name the proxy's own address(es) "
+                    f"(at most a /{_WIDEST_TRUSTED_PREFIX[network.version]}): anyone in it could "
+                    "claim any client address"
+                )
+        for item in self.metrics_allowed_networks:
+            network = ipaddress.ip_network(item, strict=False)
+            for proxy in self.trusted_proxies:
+                if network.overlaps(ipaddress.ip_network(proxy, strict=False)):
+                    raise ValueError(
+                        f"METRICS_ALLOWED_NETWORKS: {item} overlaps TRUSTED_PROXIES {proxy}: requests "
+                        "through the proxy could read /metrics; scrape from an address that is not a "
+                        "proxy's (e.g. METRICS_ALLOWED_NETWORKS=::1/128, or nginx's proxy_bind 127.0.0.2 "
+                        "with TRUSTED_PROXIES=127.0.0.2)"
+                    )
+        return self
 
     @field_validator("webhook_url")
     @classmethod
@@ -367,7 +400,10 @@ def describe(error: ValidationError) -> str:
     """One line per bad variable: ``CODE_LENGTH='abc': Input should be a valid integer ...``."""
     lines = []
     for problem in error.errors(include_url=False):
-        field = str(problem["loc"][0]) if problem["loc"] else ""
+        if not problem["loc"]:  # a rule over several variables: its message names them (never the input)
+            lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")
+            continue
+        field = str(problem["loc"][0])
         # A field read through an alias (REFLEX_REDIS_URL) is named by the alias.
         field = next((f for f in Settings.model_fields if environment_name(f) == field), field)
         name = environment_name(field) if field in Settings.model_fields else field.upper()

@@ -295,3 +295,42 @@ def test_the_test_suite_and_make_run_start_in_demo_mode():
     out = _run({"DEMO_MODE": "true", "SECRET_KEY": "change-me-to-a-long-random-string"})
     assert out.returncode == 0, out.stderr
     assert 'export DEMO_MODE=true' in (ROOT / "scripts" / "run.sh").read_text()
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"TRUSTED_PROXIES": "10.0.0.0/8"}, "TRUSTED_PROXIES: 10.0.0.0/8 is a whole network"),
+        ({"TRUSTED_PROXIES": "172.30.89.10, 172.30.0.0/16"}, "TRUSTED_PROXIES: 172.30.0.0/16 is a whole network"),
+        ({"TRUSTED_PROXIES": "2001:db8::/32"}, "TRUSTED_PROXIES: 2001:db8::/32 is a whole network"),
+        # The default METRICS_ALLOWED_NETWORKS (loopback) and a proxy on loopback.
+        ({"TRUSTED_PROXIES": "127.0.0.1"}, "METRICS_ALLOWED_NETWORKS: 127.0.0.0/8 overlaps TRUSTED_PROXIES 127.0.0.1"),
+        (
+            {"TRUSTED_PROXIES": "10.1.2.3", "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8"},
+            "METRICS_ALLOWED_NETWORKS: 10.0.0.0/8 overlaps TRUSTED_PROXIES 10.1.2.3",
+        ),
+    ],
+)
+def test_production_trusts_exactly_the_proxy(env, says):
+    """Outside the demo, a whole private range as TRUSTED_PROXIES, or metrics networks that
+    share an address with it, stop the start with a message naming the variable (and
+    never showing another variable's value, a secret's least of all)."""
+    out = _run({"SECRET_KEY": "k-do-not-show", "DEMO_MODE": "false", **env})
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert says in out.stderr, out.stderr
+    assert "k-do-not-show" not in out.stderr
+    # The demo (make run) is not a deployment: the same values start.
+    assert _run({"SECRET_KEY": "k", "DEMO_MODE": "true", **env}).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"TRUSTED_PROXIES": "172.30.89.10"},  # compose.yaml's proxy
+        {"TRUSTED_PROXIES": "10.1.2.3, 10.1.2.4, 192.0.2.0/28", "METRICS_ALLOWED_NETWORKS": "10.9.0.0/24"},
+        {"TRUSTED_PROXIES": "127.0.0.2", "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32,::1/128"},
+    ],
+)
+def test_production_starts_with_proxies_named_exactly(env):
+    out = _run({"SECRET_KEY": "k", "DEMO_MODE": "false", **env})
+    assert out.returncode == 0, out.stderr

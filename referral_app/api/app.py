@@ -18,6 +18,8 @@ from referral_app.api.middleware import (
 )
 from referral_app.infra import metrics
 from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
+from referral_app.infra.cookie_limit import CookieHeaderLimit
+from referral_app.infra.internal_paths import InternalPathsMiddleware
 from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
 from referral_app.infra.server import BodyTimeoutMiddleware
@@ -74,6 +76,11 @@ api.add_middleware(FrontendServing)
 api.add_middleware(BodyTimeoutMiddleware)
 # At most MAX_WEBSOCKETS_PER_CLIENT open websockets per client address (403 beyond).
 api.add_middleware(WebsocketLimit)
+# /metrics however spelt (/metrics%0a, /METRICS, //metrics): 404 outside METRICS_ALLOWED_NETWORKS.
+api.add_middleware(InternalPathsMiddleware, not_found=lambda: error_response(404, "request.not_found"))
+# A Cookie header over MAX_COOKIE_HEADER_BYTES: 431 and a page that clears the jar, before
+# anything else reads it (a sibling site can toss a jar that big onto the parent domain).
+api.add_middleware(CookieHeaderLimit)
 # It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 # Counts and times every request (referral_app/infra/metrics.py).

@@ -500,7 +500,7 @@ summary_logger = logging.getLogger("referral_app.logs")
 @functools.cache
 def _client_ip_route_var() -> str | None:
     try:
-        from reflex_base.constants import RouteVar
+        from reflex.constants import RouteVar  # public: rx.constants
     except ImportError:  # pragma: no cover - Reflex is a dependency
         return None
     return str(RouteVar.CLIENT_IP)

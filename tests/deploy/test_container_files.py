@@ -324,6 +324,8 @@ def test_compose_services_and_their_order():
     mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in proxy["volumes"]}
     assert mounts == {
         "./deploy/nginx/compose.conf": "/etc/nginx/conf.d/default.conf",
+        "./deploy/nginx/referral-http.conf": "/etc/nginx/referral-http.conf",
+        "./deploy/nginx/tls-front.conf": "/etc/nginx/tls-front.conf",
         "./deploy/nginx/referral-proxy.conf": "/etc/nginx/referral-proxy.conf",
     }
     for source in mounts:
@@ -331,10 +333,8 @@ def test_compose_services_and_their_order():
     conf = (ROOT / "deploy" / "nginx" / "compose.conf").read_text()
     assert re.search(r"server app:3000 resolve max_fails=\d+ fail_timeout=\d+s;", conf)
     assert "include /etc/nginx/referral-proxy.conf;" in conf and "listen 8080;" in conf
+    assert "include /etc/nginx/referral-http.conf;" in conf and "include /etc/nginx/tls-front.conf;" in conf
     assert any(str(port).endswith(":8080") for port in proxy["ports"])
-    # The app trusts the proxy's X-Forwarded-For: the stack's own network.
-    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
-    assert app["environment"]["TRUSTED_PROXIES"] == f"${{TRUSTED_PROXIES:-{subnet}}}"
 
     pgbouncer = services["pgbouncer"]
     assert pgbouncer["build"] == {"context": "deploy/pgbouncer"}
@@ -354,6 +354,32 @@ def test_the_pgbouncer_image_passes_hadolint(tmp_path):
     assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout + result.stderr
     text = dockerfile.read_text()
     assert re.search(r"^FROM debian:\d+\.\d+-slim$", text, re.M) and re.search(r"^USER 10002:10002$", text, re.M)
+
+
+def test_compose_trusts_exactly_the_proxy():
+    """The app believes X-Forwarded-For and X-Forwarded-Proto from nginx's own fixed
+    address only: not the network's other containers, not Docker's gateway (through
+    which published ports can arrive), and no container can be handed that address.
+    /metrics stays on loopback, which no client address through the proxy can be."""
+    import ipaddress
+
+    from referral_app.settings import Settings
+
+    ipam = compose()["networks"]["default"]["ipam"]["config"][0]
+    subnet, dynamic = ipaddress.ip_network(ipam["subnet"]), ipaddress.ip_network(ipam["ip_range"])
+    services = compose()["services"]
+    proxy_address = ipaddress.ip_address(services["proxy"]["networks"]["default"]["ipv4_address"])
+    assert proxy_address in subnet and proxy_address not in dynamic and dynamic.subnet_of(subnet)
+    assert proxy_address != next(subnet.hosts()), "the gateway's address"
+    environment = services["app"]["environment"]
+    assert environment["TRUSTED_PROXIES"] == f"${{TRUSTED_PROXIES:-{proxy_address}}}"
+    trusted = interpolate(environment["TRUSTED_PROXIES"], {})
+    assert [ipaddress.ip_network(item).num_addresses for item in trusted.split(",")] == [1]
+    assert "METRICS_ALLOWED_NETWORKS" not in environment  # the app's default: loopback
+    metrics = Settings.model_fields["metrics_allowed_networks"].default_factory()
+    assert not any(ipaddress.ip_network(item).overlaps(subnet) for item in metrics)
+    # As shipped, the settings start in production (no demo mode).
+    Settings(demo_mode=False, trusted_proxies=trusted, secret_key="k")
 
 
 def test_compose_has_no_literal_secrets():

@@ -220,3 +220,58 @@ def test_only_the_app_pods_reach_redis_and_with_a_password():
     assert set(source) == {"podSelector"} and source["podSelector"]["matchLabels"].items() <= app_labels.items()
     assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
     assert "app.kubernetes.io/name: redis" in (K8S / "redis-networkpolicy.yaml").read_text().split("apiVersion")[0]
+
+# The ranges clients, pods and nodes come from in a cluster (RFC 1918, RFC 6598 shared
+# address space, RFC 4193 unique local IPv6): /metrics must not be open to any of them,
+# and no proxy is trusted by a whole one.
+CLUSTER_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+
+
+def _networks(value: str) -> list:
+    import ipaddress
+
+    return [ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip()]
+
+
+def test_the_app_trusts_exactly_the_proxy_and_metrics_stay_inside():
+    """TRUSTED_PROXIES names no range wider than the app accepts in production (the base
+    ships it empty: trust nobody), METRICS_ALLOWED_NETWORKS shares no address with it nor
+    with the ranges pods and clients come from, and the settings start outside the demo."""
+    from referral_app.settings import Settings
+
+    config = by_kind("ConfigMap")["referral-config"]["data"]
+    assert config["DEMO_MODE"] == "false"
+    trusted = _networks(config["TRUSTED_PROXIES"])
+    assert all(network.prefixlen >= (24 if network.version == 4 else 64) for network in trusted), trusted
+    metrics = _networks(config["METRICS_ALLOWED_NETWORKS"])
+    assert metrics, "METRICS_ALLOWED_NETWORKS is set explicitly"
+    for network in metrics:
+        assert not any(network.overlaps(proxy) for proxy in trusted), network
+        assert not any(network.version == cluster.version and network.overlaps(cluster)
+                       for cluster in _networks(",".join(CLUSTER_RANGES))), network  # fmt: skip
+    Settings.model_validate({name.lower(): value for name, value in config.items() if name != "WORKERS"})
+
+
+def test_a_network_policy_lets_only_the_ingress_controller_and_monitoring_reach_the_app():
+    deployment = by_kind("Deployment")["referral-app"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    (app,) = _containers(deployment)
+    app_port = app["ports"][0]["containerPort"]
+    policies = [
+        policy for policy in by_kind("NetworkPolicy").values()
+        if policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    ]  # fmt: skip
+    assert len(policies) == 1, [policy["metadata"]["name"] for policy in policies]
+    (policy,) = policies
+    assert "Ingress" in policy["spec"]["policyTypes"]
+    sources = set()
+    for rule in policy["spec"]["ingress"]:
+        # A rule without `from` (or with an empty peer) admits every pod and address.
+        assert rule.get("from"), f"a rule of {policy['metadata']['name']} admits anyone"
+        assert rule.get("ports") == [{"port": app_port, "protocol": "TCP"}], rule
+        for peer in rule["from"]:
+            assert "ipBlock" not in peer and peer.get("namespaceSelector", {}).get("matchLabels"), peer
+            sources.add(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+    assert sources == {"ingress-nginx", "monitoring"}
+    # The Ingress is served by that controller.
+    assert by_kind("Ingress")["referral-app"]["spec"]["ingressClassName"] == "nginx"

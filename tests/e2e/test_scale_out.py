@@ -47,6 +47,8 @@ from tests.e2e.test_recovery import PG_BIN, PrivatePostgres, PrivateRedis, _as_p
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 PROXY_CONF = ROOT / "deploy" / "nginx" / "referral-proxy.conf"
+HTTP_CONF = ROOT / "deploy" / "nginx" / "referral-http.conf"
+TLS_FRONT_CONF = ROOT / "deploy" / "nginx" / "tls-front.conf"  # as shipped: no terminator trusted
 PGBOUNCER_ENTRYPOINT = ROOT / "deploy" / "pgbouncer" / "entrypoint.sh"
 MAX_CONNECTIONS = 100
 # Clients at once under load: 80 per instance, 40 per worker, as many as the API's thread
@@ -72,7 +74,8 @@ def end(process: subprocess.Popen | None, stop_signal: int) -> None:
 
 
 class Nginx:
-    """Debian's nginx as a child process, with deploy/nginx/referral-proxy.conf."""
+    """Debian's nginx as a child process, with deploy/nginx/'s referral-http.conf,
+    tls-front.conf and referral-proxy.conf."""
 
     def __init__(self, upstreams: list[int]) -> None:
         self.port = _free_port()
@@ -93,10 +96,8 @@ http {{
     fastcgi_temp_path {self.dir}/fastcgi;
     uwsgi_temp_path {self.dir}/uwsgi;
     scgi_temp_path {self.dir}/scgi;
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ""      close;
-    }}
+    include {HTTP_CONF};
+    include {TLS_FRONT_CONF};
     upstream referral_app {{
 {servers}
     }}
