@@ -13,6 +13,7 @@ from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
     HeadAsGetMiddleware,
+    MalformedBodyMiddleware,
     ResponseHeaders,
     canonical_api_path,
 )
@@ -71,6 +72,8 @@ api.add_middleware(ResponseHeaders)
 api.add_middleware(FrontendServing)
 # A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
 api.add_middleware(BodyTimeoutMiddleware)
+# A body the server could not decode (malformed chunks) is a 400, not Granian's 500.
+api.add_middleware(MalformedBodyMiddleware)
 # It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 # Counts and times every request (referral_app/infra/metrics.py).
