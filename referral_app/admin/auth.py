@@ -59,9 +59,9 @@ from referral_app.settings import settings
 
 __all__ = ["AdminGuard", "StaffAuth", "StaffIdentity", "csrf_input", "csrf_token", "current_staff"]
 
-ADMIN_COOKIE = "referral_admin"
+ADMIN_COOKIE = cookies.ADMIN_COOKIE
 # Before login there is no session to bind the login form's token to: a random value does.
-LOGIN_COOKIE = "referral_admin_login"
+LOGIN_COOKIE = cookies.LOGIN_COOKIE
 ADMIN_SESSION_SECONDS = int(STAFF_SESSION_TTL.total_seconds())
 CSRF_FIELD, CSRF_HEADER = "csrf_token", b"x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

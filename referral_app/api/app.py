@@ -19,6 +19,7 @@ from referral_app.api.middleware import (
 )
 from referral_app.infra import metrics
 from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
+from referral_app.infra.cookies import TossedCookieCleanup
 from referral_app.infra.hosts import HostGuard
 from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
@@ -75,6 +76,8 @@ api.add_middleware(FrontendServing)
 api.add_middleware(BodyTimeoutMiddleware)
 # A body the server could not decode (malformed chunks) is a 400, not Granian's 500.
 api.add_middleware(MalformedBodyMiddleware)
+# A sibling's copy of one of our cookies is deleted with the answer (infra/cookies.py).
+api.add_middleware(TossedCookieCleanup)
 # A Host the operator did not configure (ALLOWED_HOSTS) gets 400 before anything else runs.
 api.add_middleware(HostGuard)
 # It times, ids and logs every request, including those the others refuse.
