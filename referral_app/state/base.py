@@ -8,7 +8,7 @@ from typing import Any
 import reflex as rx
 from reflex.middleware import Middleware
 
-from referral_app.infra.cookies import BINDING_STORAGE_KEY, SESSION_COOKIE, bound_session_token, cookie_values
+from referral_app.infra.cookies import BINDING_STORAGE_KEY, bound_session_token
 from referral_app.infra.db import session_scope
 from referral_app.infra.frontend import backend_base_url_js, hydrate_storage_value
 from referral_app.domain import sessions, users
@@ -163,12 +163,6 @@ class SessionState(rx.State):
         if user_id is not None:
             self._hold_data_of(user_id)
         return user_id
-
-    def _session_cookie_came(self) -> bool:
-        """Whether a session cookie came with this connection at all, bound or not (to say
-        "your session ended"; never to read data)."""
-        secure = self.router.headers.origin.lower().startswith("https://")
-        return bool(cookie_values(self.router.headers.cookie, SESSION_COOKIE, secure))
 
     def _session_user_id(self, binding: str | None = None) -> int | None:
         token = self._session_token(binding)

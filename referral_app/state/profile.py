@@ -113,7 +113,7 @@ class ProfileState(SessionState):
         A session that had been there (its cookie came with the page) has ended: the
         sign-in page says so, and an invite code typed here comes back after signing in.
         """
-        ended = self._session_cookie_came()
+        ended = self._session_token() is not None
         self.reset()
         query = {}
         if ended:

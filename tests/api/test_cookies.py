@@ -76,7 +76,8 @@ def test_behind_a_trusted_tls_proxy_both_cookies_are_secure(client, db, monkeypa
     # The test client keeps a Secure cookie out of plain-HTTP requests; the browser behind the proxy sends it.
     nonce = page.headers["set-cookie"].split(";", 1)[0]
     response = client.post(
-        "/admin/login", data={"username": "ops_chief", "password": "a long staff password", "csrf_token": token},
+        "/admin/login", data={"username": "ops_chief", "password": "a long staff password", "csrf_token": token,
+                              "staff_binding": "b" * 32},
         headers=[("Origin", "https://testserver"), ("Cookie", nonce), *TLS_PROXY], follow_redirects=False,
     )
     assert response.status_code == 302, response.text[:300]

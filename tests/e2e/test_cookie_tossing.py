@@ -83,22 +83,54 @@ def test_a_signed_in_user_stays_signed_in_and_the_tossed_copies_go(app_server, n
     expect(page.locator("#invite-code")).to_have_text(code)
 
 
+def _attackers_staff_cookie(app, app_db, new_context) -> tuple[str, str]:
+    """(username, cookie value) of the attacker's own staff login, taken from their own browser."""
+    other = f"mallory_{uuid.uuid4().hex[:8]}"
+    staff.create_staff(app_db, other, STAFF_PASSWORD)
+    app_db.rollback()
+    own_browser = new_context().new_page()
+    staff_login(own_browser, app, other)
+    return other, next(c["value"] for c in own_browser.context.cookies() if c["name"] == "referral_admin")
+
+
 def test_a_staff_member_with_a_tossed_cookie_is_back_after_at_most_one_request(
     app_server, new_context, attacker, app_db
 ):
     app = app_origin(app_server)
-    username, other = f"staff_{uuid.uuid4().hex[:8]}", f"mallory_{uuid.uuid4().hex[:8]}"
+    username = f"staff_{uuid.uuid4().hex[:8]}"
     staff.create_staff(app_db, username, STAFF_PASSWORD)
-    attacker_session = staff.start_staff_session(app_db, staff.create_staff(app_db, other, STAFF_PASSWORD).id)
-    app_db.rollback()
+    other, tossed = _attackers_staff_cookie(app, app_db, new_context)
     page = new_context().new_page()
     staff_login(page, app, username)
-    toss(page, attacker, attacker.origins()[0],
-         f"referral_admin={attacker_session}; Domain=example.test; Path=/; Max-Age=86400")
+    toss(page, attacker, attacker.origins()[0], f"referral_admin={tossed}; Domain=example.test; Path=/; Max-Age=86400")
     assert len(session_cookies(page, "referral_admin")) == 2
 
-    page.goto(app + "/admin/user/list")  # may cost this one request (the login page)...
-    page.goto(app + "/admin/user/list")  # ...and no more
+    page.goto(app + "/admin/user/list")
     expect(page.locator("table")).to_be_visible()
+    assert page.url.endswith("/admin/user/list")
     assert session_cookies(page, "referral_admin") == [("app.example.test", "/")]
     assert other not in page.content()
+
+
+def test_a_tossed_staff_cookie_does_not_sign_a_signed_out_staff_member_in_as_the_attacker(
+    app_server, new_context, attacker, app_db
+):
+    app = app_origin(app_server)
+    username = f"staff_{uuid.uuid4().hex[:8]}"
+    staff.create_staff(app_db, username, STAFF_PASSWORD)
+    other, tossed = _attackers_staff_cookie(app, app_db, new_context)
+    page = new_context().new_page()
+    page.goto(app + "/admin/login")
+    toss(page, attacker, attacker.origins()[0], f"referral_admin={tossed}; Domain=example.test; Path=/")
+
+    page.goto(app + "/admin/user/list")
+    page.wait_for_url(re.compile(r"/admin/login$"))  # the page saw a cookie its pages never got
+    expect(page.locator("input[name=username]")).to_be_visible()
+
+    # Logging in gives the staff member their own account; the sibling's copy goes on the way.
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/dashboard$"))
+    assert other not in page.content()
+    assert session_cookies(page, "referral_admin") == [("app.example.test", "/")]
