@@ -151,7 +151,9 @@ def _refuse(scope: Scope) -> Response:
 class AdminGuard:
     """Pure ASGI, in front of every admin route (sqladmin adds it as the auth backend's middleware).
 
-    * finds the staff account of the session cookie (:func:`current_staff`);
+    * finds the staff account of the session cookie (:func:`current_staff`): on a POST,
+      PUT, PATCH or DELETE only the cookie that carries the binding the page sent; on a
+      GET the one cookie there is (two: sent back once, see the module docstring);
     * refuses a POST/PUT/PATCH/DELETE whose ``Origin`` the origin policy does not allow
       or that lacks the session's CSRF token;
     * gives a browser without a session the random value its login form's token is bound to.
@@ -232,8 +234,7 @@ class AdminGuard:
 def _once_more(scope: Scope, secure: bool) -> Response:
     """Send a GET back to its own address (relative ``Location``), once (``RETRY_COOKIE``)."""
     query = scope.get("query_string", b"").decode("latin-1")
-    location = scope.get("root_path", "") + scope["path"][len(scope.get("root_path", "")) :]
-    response = Response(status_code=303, headers={"Location": location + (f"?{query}" if query else ""),
+    response = Response(status_code=303, headers={"Location": scope["path"] + (f"?{query}" if query else ""),
                                                   "Cache-Control": "no-store"})
     response.raw_headers.append((b"set-cookie", cookies.cookie_header_value(RETRY_COOKIE, "1", secure, max_age=30)))
     return response
