@@ -89,7 +89,9 @@ def run(url: str, n_users: int) -> None:
     client = TestClient(api)
     # The login form as a browser sends it: the page's CSRF token, from the admin's own origin.
     token = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', client.get("/admin/login").text).group(1)
-    form = {"username": "bench", "password": "bench-password-123", "csrf_token": token}
+    # ... and the staff binding its script makes (referral_app/admin/auth.py).
+    form = {"username": "bench", "password": "bench-password-123", "csrf_token": token,
+            "staff_binding": "bench-admin-pages-binding-0123456789"}
     login = client.post("/admin/login", data=form, headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert login.status_code == 302, login.status_code
     print(f"seeded {n_users:,} users (half of them referrals) and {n_users:,} sessions in {seeded:.1f} s\n")

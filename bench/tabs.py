@@ -68,16 +68,23 @@ def compiled_state(web_dir: Path) -> CompiledState | None:
     return CompiledState(json.loads(hashes.group(1)), json.loads(schema.group(1)))
 
 
-def boot_event(path: str = PROFILE_PATH, compiled: CompiledState | None = None) -> dict[str, Any]:
-    """The event a page sends in its CONNECT packet on its first connect (``initialEvents(true)``,
-    no client storage set)."""
-    payload = {"hashes": compiled.hashes} if compiled else {}
+def boot_event(path: str = PROFILE_PATH, compiled: CompiledState | None = None, token: str | None = None) -> dict[str, Any]:
+    """The event a page sends in its CONNECT packet on its first connect (``initialEvents(true)``),
+    with the session binding the page keeps in localStorage for the cookie's ``token``
+    (referral_app/infra/cookies.py; the bench runs with the server's SECRET_KEY)."""
+    payload: dict[str, Any] = {"hashes": compiled.hashes} if compiled else {}
+    if token is not None:
+        from referral_app.infra.cookies import session_binding
+        from referral_app.infra.frontend import client_storage_key
+        from referral_app.state.base import SessionState
+
+        payload["vars"] = {client_storage_key(SessionState, "session_binding"): session_binding(token)}
     return {"name": HYDRATE_AND_LOAD, "payload": payload, "router_data": {"pathname": path, "asPath": path}}
 
 
-def connect_auth(compiled: CompiledState | None) -> dict[str, Any]:
+def connect_auth(compiled: CompiledState | None, token: str | None = None) -> dict[str, Any]:
     """The CONNECT packet's auth: the boot event and, with a build, the state schema."""
-    auth: dict[str, Any] = {"event": boot_event(compiled=compiled)}
+    auth: dict[str, Any] = {"event": boot_event(compiled=compiled, token=token)}
     if compiled:
         auth["state_schema"] = compiled.schema
     return auth
@@ -148,7 +155,7 @@ class Tab:
             transports=["websocket"],
             namespaces=[NAMESPACE],
             socketio_path=NAMESPACE,
-            auth=connect_auth(self.compiled),
+            auth=connect_auth(self.compiled, self.spec.token),
             wait_timeout=timeout,
         )
         try:

@@ -6,6 +6,7 @@ from referral_app import models  # noqa: F401  (registers the tables for Alembic
 from referral_app.api.app import api
 from referral_app.components.head import head_components
 from referral_app.i18n import translate
+from referral_app.infra.hosts import warn_at_start
 from referral_app.infra.live import referral_feed
 from referral_app.infra.logs import configure_logging, frontend_exception_handler
 from referral_app.infra.origins import guard_event_socket
@@ -56,5 +57,6 @@ for page, route, title, on_load in (
         image="/favicon.svg",
         on_load=on_load,
     )
+app.register_lifespan_task(warn_at_start)  # plain-HTTP PUBLIC_URL, no configured host
 app.register_lifespan_task(periodic_cleanup)
 app.register_lifespan_task(webhook_delivery)

@@ -72,6 +72,21 @@ def normalize_origin(value: str, allow_path: bool = False) -> str | None:
     return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
 
 
+def _is_host_name(value: str) -> bool:
+    """A DNS name (RFC 1123 labels) or an IP address, without port or brackets."""
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        pass
+    labels = value.split(".")
+    return bool(value) and len(value) <= 253 and all(
+        0 < len(label) <= 63 and label.isascii() and all(c.isalnum() or c in "-_" for c in label)
+        and not label.startswith("-") and not label.endswith("-")
+        for label in labels
+    )
+
+
 def _comma_list(value: object) -> object:
     """``"a, b,,c"`` → ``("a", "b", "c")``; anything else is left to the field's type."""
     if isinstance(value, str):
@@ -205,6 +220,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Other origins trusted with the user's and staff's credentials (CORS, websocket, forms).
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Host names answered (Host header; *.example.com wildcards, * any); empty: PUBLIC_URL's
+    # host, else any in demo mode and loopback only in production (infra/hosts.py).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     # Slow clients (infra/server.py): headers (and an idle keep-alive connection), then the body.
     http_header_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     http_body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
@@ -373,6 +391,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an origin such as https://app.example.com (scheme, host, port)")
             origins.append(origin)
         return tuple(origins)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        """Each a host name or IP address (no scheme, no port), ``*.`` + a host name, or ``*``; lower-cased."""
+        value = _comma_list(value)
+        if not isinstance(value, tuple):
+            return value
+        hosts = []
+        for item in value:
+            host = item.lower().rstrip(".")
+            name = host[2:] if host.startswith("*.") else host
+            if host != "*" and not _is_host_name(name):
+                raise ValueError(f"{item!r} is not a host name such as app.example.com or *.example.com (no scheme, no port)")
+            hosts.append(host)
+        return tuple(hosts)
 
     @field_validator("sms_delay_seconds", mode="before")
     @classmethod

@@ -141,6 +141,7 @@ def test_sign_in_and_activation_are_logged_with_the_request_id_and_no_secrets(
     output = log_output(json_lines=True)
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(settings, "demo_mode", False)
+    monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
     monkeypatch.setattr(settings, "code_length", 8)
     secret_codes = iter(["90817263", "71526354"])
     monkeypatch.setattr(codes, "generate_code", lambda length=None: next(secret_codes))

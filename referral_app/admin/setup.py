@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from referral_app.admin.auth import StaffAuth, csrf_input, csrf_token
+from referral_app.admin.auth import StaffAuth, csrf_input, csrf_token, staff_binding
 from referral_app.admin.dashboard import DashboardView
 from referral_app.admin.views import VIEWS
 from referral_app.infra.db import engine
@@ -32,7 +32,7 @@ class StaffAdmin(Admin):
         kwargs.setdefault("templates_dir", str(TEMPLATES))
         super().__init__(app, engine, **kwargs)
         _post_only(self, "logout")
-        self.templates.env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input)
+        self.templates.env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input, staff_binding=staff_binding)
 
     @login_required
     async def index(self, request: Request) -> Response:

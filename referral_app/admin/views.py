@@ -1,7 +1,8 @@
 """The admin's table views. Staff may only do what cannot break a rule: revoke a session,
 deactivate or reactivate a user, resend a webhook event; each such action is kept in the
 audit log (:meth:`ReadOnlyView.staff_action`). Nothing is created, edited or deleted here.
-Users and referrals can be exported as CSV (streamed).
+Users and referrals can be exported as CSV (streamed); each export is in the audit log too
+(who, which export, how many rows, when, from which address), written before the first row.
 
 Every view derives from :class:`ReadOnlyView`, which gives it, besides read-only defaults:
 
@@ -18,6 +19,7 @@ Actions (``@action``) change things, so they answer only POST with the CSRF toke
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -37,9 +39,10 @@ from starlette.responses import RedirectResponse
 
 from referral_app.admin.actor import staff_actor
 from referral_app.admin.csv_export import csv_response
+from referral_app.domain import audit, insights, sessions, users, webhooks
 from referral_app.domain.audit import StaffActor
+from referral_app.domain.clock import utcnow
 from referral_app.infra.db import session_scope
-from referral_app.domain import insights, sessions, users, webhooks
 from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookAttempt, WebhookEvent
 
 
@@ -109,6 +112,17 @@ LABELS = {
     "expires_at": "Expires", "attempts": "Wrong attempts", "revoked_at": "Revoked", "user": "User",
     "username": "Username", "last_login_at": "Last login", "user_id": "user's phone",
 }
+
+
+async def audit_export(request: Request, action: str) -> int:
+    """Record an export by the signed-in staff account (403 if none); the number of rows."""
+    actor = staff_actor(request)
+
+    def write() -> int:
+        with session_scope() as db:
+            return insights.record_export(db, actor, action, utcnow())
+
+    return await asyncio.to_thread(write)
 
 
 class ReadOnlyView(ModelView):
@@ -188,7 +202,8 @@ class UserAdmin(ReadOnlyView, model=User):
 
     @expose("/export.csv", methods=["GET"])
     async def export_csv(self, request: Request):
-        """Every user as CSV, streamed."""
+        """Every user as CSV, streamed; the audit log records it first."""
+        await audit_export(request, audit.EXPORT_USERS)
         return csv_response("users", insights.USER_COLUMNS, insights.export_users)
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
@@ -224,7 +239,8 @@ class ReferralAdmin(ReadOnlyView, model=User):
 
     @expose("/export.csv", methods=["GET"])
     async def export_csv(self, request: Request):
-        """Every activation (who entered whose code, when) as CSV, streamed."""
+        """Every activation (who entered whose code, when) as CSV, streamed; the audit log records it first."""
+        await audit_export(request, audit.EXPORT_REFERRALS)
         return csv_response("referrals", insights.REFERRAL_COLUMNS, insights.export_referrals)
 
     def literal_search(self, stmt: Select, term: str) -> Select:
@@ -368,6 +384,8 @@ _TARGET_VIEWS = {"user": "user", "session": "session", "webhook_event": "webhook
 
 
 def _target_link(entry: StaffAction) -> Markup:
+    if entry.target_type == audit.EXPORT_TARGET:
+        return Markup(escape(f"{entry.target_id} rows"))
     identity = _TARGET_VIEWS.get(entry.target_type)
     label = f"{entry.target_type} {entry.target_id}"
     if identity is None:
@@ -395,6 +413,7 @@ class StaffActionAdmin(ReadOnlyView, model=StaffAction):
         PredicateFilter("Deactivate", "deactivate", StaffAction.action == "user.deactivate"),
         PredicateFilter("Reactivate", "reactivate", StaffAction.action == "user.reactivate"),
         PredicateFilter("Resend", "resend", StaffAction.action == "webhook.resend"),
+        PredicateFilter("Export", "export", StaffAction.action.startswith("export.")),
     ]
     column_formatters = {
         StaffAction.created_at: lambda m, a: when(m.created_at),

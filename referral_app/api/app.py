@@ -13,6 +13,7 @@ from referral_app.api.errors import error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
     HeadAsGetMiddleware,
+    MalformedBodyMiddleware,
     ResponseHeaders,
     canonical_api_path,
 )
@@ -20,6 +21,8 @@ from referral_app.infra import metrics
 from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
 from referral_app.infra.cookie_limit import CookieHeaderLimit
 from referral_app.infra.internal_paths import InternalPathsMiddleware
+from referral_app.infra.cookies import TossedCookieCleanup
+from referral_app.infra.hosts import HostGuard
 from referral_app.infra.static_pages import FrontendServing
 from referral_app.infra.logs import RequestIdMiddleware
 from referral_app.infra.server import BodyTimeoutMiddleware
@@ -74,13 +77,19 @@ api.add_middleware(ResponseHeaders)
 api.add_middleware(FrontendServing)
 # A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
 api.add_middleware(BodyTimeoutMiddleware)
-# At most MAX_WEBSOCKETS_PER_CLIENT open websockets per client address (403 beyond).
-api.add_middleware(WebsocketLimit)
+# A body the server could not decode (malformed chunks) is a 400, not Granian's 500.
+api.add_middleware(MalformedBodyMiddleware)
 # /metrics however spelt (/metrics%0a, /METRICS, //metrics): 404 outside METRICS_ALLOWED_NETWORKS.
 api.add_middleware(InternalPathsMiddleware, not_found=lambda: error_response(404, "request.not_found"))
+# At most MAX_WEBSOCKETS_PER_CLIENT open websockets per client address (403 beyond).
+api.add_middleware(WebsocketLimit)
+# A sibling's copy of one of our cookies is deleted with the answer (infra/cookies.py).
+api.add_middleware(TossedCookieCleanup)
 # A Cookie header over MAX_COOKIE_HEADER_BYTES: 431 and a page that clears the jar, before
 # anything else reads it (a sibling site can toss a jar that big onto the parent domain).
 api.add_middleware(CookieHeaderLimit)
+# A Host the operator did not configure (ALLOWED_HOSTS) gets 400 before anything else runs.
+api.add_middleware(HostGuard)
 # It times, ids and logs every request, including those the others refuse.
 api.add_middleware(RequestIdMiddleware)
 # Counts and times every request (referral_app/infra/metrics.py).

@@ -10,6 +10,7 @@ sibling origin must not sign the visitor into its own account, nor out (403
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from referral_app.infra import cookies
@@ -42,10 +43,14 @@ class ClaimIn(BaseModel):
 
 @router.post("/")
 def claim_session(body: ClaimIn, request: Request) -> Response:
-    """Trade the claim issued by the sign-in page for the session cookie."""
+    """Trade the claim issued by the sign-in page for the session cookie.
+
+    Answers 200 ``{"binding": "..."}``: the session's binding (``infra/cookies.py``), which
+    the page keeps in its ``localStorage`` and presents with the cookie from then on.
+    """
     with session_scope() as db:
         token = sessions.claim_browser_session(db, body.claim)
-    response = Response(status_code=204)
+    response = JSONResponse({"binding": cookies.session_binding(token)}, headers={"Cache-Control": "no-store"})
     response.raw_headers.append((b"set-cookie", cookies.session_cookie(token, cookies.is_secure(request.scope))))
     return response
 

@@ -1,5 +1,6 @@
 """Request hygiene for ``/api``: path aliases, body size limit, JSON-only bodies, and JSON
-that can never be valid refused with a code that says why (never "try again").
+that can never be valid refused with a code that says why (never "try again"); and, for
+every path, a body the server could not read (a malformed chunked encoding) answered 400.
 
 Pure ASGI, so it can answer before FastAPI parses anything.
 """
@@ -9,10 +10,11 @@ from __future__ import annotations
 import json
 import math
 
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.api.errors import error_response
-from referral_app.i18n import choose_language, use_language
+from referral_app.i18n import choose_language, translate, use_language
 from referral_app.infra import cookies
 from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 
@@ -261,3 +263,63 @@ class HeadAsGetMiddleware:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
+class MalformedBodyMiddleware:
+    """A request body the server could not read is answered 400 ``request.malformed``, never 500.
+
+    Granian (2.x) ends a body it cannot decode (a chunk size that is not hex, a chunk
+    without its CRLF: RFC 9112 §7.1) by handing the app ``http.disconnect``, although the
+    client is still connected and waiting. Every reader of the body then stops as for a
+    client that left and answers nothing, and Granian sends its own "500 Internal server
+    error". This layer sees the server's own ``receive``: when it said ``http.disconnect``
+    before the body's last part and the app ended without answering, the client gets a 400
+    (JSON under ``/api``, plain text elsewhere) with ``Connection: close``. If the client
+    really left, the answer goes nowhere. Outside :class:`BodyTimeoutMiddleware`
+    (``infra/server.py``), so a body that is merely slow still gets its 408.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = body_cut = started = False
+
+        async def watched_receive() -> Message:
+            nonlocal body_done, body_cut
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_done = True
+            elif message["type"] == "http.disconnect" and not body_done:
+                body_cut = True
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, watched_receive, watched_send)
+        if body_cut and not started:
+            try:
+                await _malformed_response(scope)(scope, receive, send)
+            except Exception:  # noqa: BLE001 - the client really left: nobody to tell
+                pass
+
+
+def _malformed_response(scope: Scope):
+    headers = {"Connection": "close", "Cache-Control": "no-store"}
+    header = next((value for name, value in scope["headers"] if name.lower() == b"accept-language"), b"")
+    language = choose_language(None, header.decode("latin-1"))
+    if scope["path"].startswith(API_PREFIX):
+        with use_language(language):
+            response = error_response(400, "request.malformed", headers=headers)
+    else:
+        response = PlainTextResponse(translate("request.malformed", language), 400, headers=headers)
+    for name, value in SECURITY_HEADERS:
+        response.raw_headers.append((name, value))
+    return response

@@ -19,6 +19,10 @@ REVOKE_SESSION = "session.revoke"
 DEACTIVATE_USER = "user.deactivate"
 REACTIVATE_USER = "user.reactivate"
 RESEND_WEBHOOK = "webhook.resend"
+# A CSV export of the staff console: the entry's target is ("rows", how many rows it holds).
+EXPORT_USERS = "export.users"
+EXPORT_REFERRALS = "export.referrals"
+EXPORT_TARGET = "rows"
 
 _ADD = insert(StaffAction.__table__)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Date, bindparam, cast, func, select
 from sqlmodel import Session
 
+from referral_app.domain import audit
 from referral_app.models import CodeSend, User
 
 DAYS = 30
@@ -128,6 +129,26 @@ def _chunks(db: Session, query, chunk: int) -> Iterator[list[tuple]]:
             return
         yield rows
         after = rows[-1][0]
+
+
+_EXPORT_COUNTS = {
+    audit.EXPORT_USERS: select(func.count()).select_from(_users),
+    audit.EXPORT_REFERRALS: select(func.count()).select_from(_users).where(_users.c.invited_by_id.is_not(None)),
+}
+
+
+def record_export(db: Session, actor: audit.StaffActor, action: str, now: datetime) -> int:
+    """Write the audit log entry of an export (``audit.EXPORT_USERS`` or ``EXPORT_REFERRALS``)
+    and commit it, before the first row leaves; returns the number of rows it holds
+    (as counted now: rows written while the export streams may make it differ slightly).
+
+    Raises:
+        KeyError: for an action that is not an export.
+    """
+    rows = db.execute(_EXPORT_COUNTS[action]).scalar_one()
+    audit.record(db, actor, action, audit.EXPORT_TARGET, rows, now)
+    db.commit()
+    return rows
 
 
 def export_users(db: Session, chunk: int = EXPORT_CHUNK) -> Iterator[list[tuple]]:

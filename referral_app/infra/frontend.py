@@ -95,6 +95,26 @@ def backend_base_url_js() -> str:
     return f"new URL({json.dumps(api_url)})"
 
 
+def client_storage_key(state_cls: type[rx.State], name: str) -> str:
+    """How Reflex 0.10.1 names a client-storage var (``rx.LocalStorage``) among the values a
+    page sends with ``hydrate_and_load``: ``"<state full name>.<var>_rx_state_"``
+    (``reflex.compiler.utils._compile_client_storage_recursive``).
+    ``tests/state/test_session_binding.py`` fails if Reflex names it otherwise."""
+    from reflex_base.constants.state import FIELD_MARKER
+
+    return f"{state_cls.get_full_name()}.{name}{FIELD_MARKER}"
+
+
+def hydrate_storage_value(payload: object, state_cls: type[rx.State], name: str) -> str | None:
+    """The value of a client-storage var in a ``hydrate_and_load`` event's payload (``{"vars":
+    {key: value}}``): "" when the page sent none (so a check on it fails closed), None when the
+    payload carries no storage values at all (a plain ``hydrate``)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("vars"), dict):
+        return None
+    value = payload["vars"].get(client_storage_key(state_cls, name), "")
+    return value if isinstance(value, str) else ""
+
+
 class SameOriginPlugin(rx.plugins.Plugin):
     """Reflex plugin: the built frontend talks to the backend at the page's own origin."""
 

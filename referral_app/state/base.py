@@ -8,9 +8,9 @@ from typing import Any
 import reflex as rx
 from reflex.middleware import Middleware
 
-from referral_app.infra.cookies import session_token_from_header
+from referral_app.infra.cookies import BINDING_STORAGE_KEY, bound_session_token
 from referral_app.infra.db import session_scope
-from referral_app.infra.frontend import backend_base_url_js
+from referral_app.infra.frontend import backend_base_url_js, hydrate_storage_value
 from referral_app.domain import sessions, users
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import (
@@ -34,10 +34,18 @@ def text_field(form_data: Any, name: str) -> Any:
 def browser_session_script(method: str, body: dict | None, then_go_to: str, always_go: bool = False) -> str:
     """JavaScript that calls the browser-session endpoint, then loads ``then_go_to``.
 
-    A full page load follows (on success, or ``always_go``) so that the websocket
-    reconnects carrying the new cookie. Resolves to false if the page stays (the call
-    failed); a page that leaves never resolves.
+    On a sign-in (POST) the answer's binding goes into this origin's ``localStorage``
+    (``infra/cookies.py``); a sign-out (DELETE) removes it. A full page load follows (on
+    success, or ``always_go``) so that the websocket reconnects carrying the new cookie
+    and binding. Resolves to false if the page stays (the call failed); a page that leaves
+    never resolves.
     """
+    key = json.dumps(BINDING_STORAGE_KEY)
+    if method == "POST":
+        keep = (f".then((r) => r.ok ? r.json().then((b) => {{ localStorage.setItem({key}, b.binding); "
+                "return true; }) : false)")
+    else:
+        keep = f".then((r) => {{ localStorage.removeItem({key}); return r.ok; }})"
     payload = "" if body is None else f", body: JSON.stringify({json.dumps(body)})"
     go = "true" if always_go else "ok"
     # The backend as the page's websocket reaches it (its own origin, see
@@ -47,7 +55,7 @@ def browser_session_script(method: str, body: dict | None, then_go_to: str, alwa
         f"return fetch(new URL({json.dumps(SESSION_API_PATH)}, base), "
         f"{{method: {json.dumps(method)}, credentials: 'include', "
         f"headers: {{'Content-Type': 'application/json'}}{payload}}}); }})({backend_base_url_js()})"
-        ".then((r) => r.ok, () => false)"
+        f"{keep}.catch(() => false)"
         # A leaving page sends nothing more: Reflex closed its socket on beforeunload, a
         # callback event would reconnect it only to be cut off, and that can leave the
         # session's Redis state lock held (10 s), stalling the next page's load.
@@ -86,6 +94,9 @@ class SessionState(rx.State):
 
     # The user whose data the page states hold; None: nobody's (a sign-in in progress).
     _data_owner: int | None = None
+    # The binding of this browser's session cookie, from this origin's localStorage: without
+    # it a session cookie counts for nothing (a sibling's tossed cookie; infra/cookies.py).
+    session_binding: str = rx.LocalStorage("", name=BINDING_STORAGE_KEY)
 
     language: str = settings.default_language
     messages: dict[str, str] = catalogue(settings.default_language)
@@ -132,11 +143,15 @@ class SessionState(rx.State):
                 users.set_language(db, user_id, language)
         return self._use_language(language)
 
-    def _session_token(self) -> str | None:
+    def _session_token(self, binding: str | None = None) -> str | None:
+        """The session token of the cookie this page's binding (``binding``, else the one the
+        page sent on connecting) is for; None without one (infra/cookies.py)."""
         # The page's origin says whether the socket is HTTPS: then only the __Host- cookie counts
         # (infra/cookies.py). The origin policy has already refused pages of other origins.
         secure = self.router.headers.origin.lower().startswith("https://")
-        return session_token_from_header(self.router.headers.cookie, secure)
+        return bound_session_token(
+            self.router.headers.cookie, secure, self.session_binding if binding is None else binding
+        )
 
     def _authenticated_user_id(self) -> int | None:
         """The id of the user whose live session cookie came with this connection.
@@ -149,8 +164,8 @@ class SessionState(rx.State):
             self._hold_data_of(user_id)
         return user_id
 
-    def _session_user_id(self) -> int | None:
-        token = self._session_token()
+    def _session_user_id(self, binding: str | None = None) -> int | None:
+        token = self._session_token(binding)
         if token is None:
             return None
         with session_scope() as db:
@@ -164,16 +179,23 @@ class SessionState(rx.State):
         if self._data_owner != user_id:
             self._data_owner = user_id
 
-    def _drop_stale_user_data(self) -> bool:
+    def _drop_stale_user_data(self, binding: str | None = None) -> bool:
         """Reset every page state if the session no longer belongs to the user whose data they
-        hold; whether it did. Run by :class:`HydrateSessionCheck` before every hydrate."""
-        if self._data_owner is None or self._session_user_id() == self._data_owner:
+        hold; whether it did. Run by :class:`HydrateSessionCheck` before every hydrate, with
+        the binding the reconnecting page sent (``binding``)."""
+        if self._data_owner is None or self._session_user_id(binding) == self._data_owner:
             return False
         self.reset()  # this state and every page state below it, _data_owner included
         return True
 
 
 _HYDRATE_EVENTS = frozenset(f"{rx.State.get_full_name()}.{name}" for name in ("hydrate", "hydrate_and_load"))
+
+
+def hydrate_binding(payload: object) -> str | None:
+    """The binding a (re)connecting page sent with ``hydrate_and_load`` ("" when its storage has
+    none); None when the event carries no storage values (then the state's own counts)."""
+    return hydrate_storage_value(payload, SessionState, "session_binding")
 
 
 class HydrateSessionCheck(Middleware):
@@ -183,5 +205,5 @@ class HydrateSessionCheck(Middleware):
     async def preprocess(self, app, state, event) -> None:
         if event.name in _HYDRATE_EVENTS:
             session_state = await state.get_state(SessionState)
-            session_state._drop_stale_user_data()
+            session_state._drop_stale_user_data(hydrate_binding(event.payload))
         return None

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 from referral_app.infra import metrics
 from referral_app.i18n import TIMEZONE_COOKIE, format_moment, format_relative, known_timezone, translate, translate_plural
 from referral_app.infra.cookies import read_cookie
+from referral_app.infra.hosts import link_base
 from referral_app.infra.live import referral_feed
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, text_field
@@ -33,7 +34,8 @@ LOGIN_ROUTE = "/"
 
 
 def share_link(origin: str, invite_code: str) -> str:
-    """``PUBLIC_URL`` (else the page's own origin) + ``/?ref=CODE`` (SPEC §9)."""
+    """``PUBLIC_URL`` (else ``origin``, the page's own, checked by ``infra/hosts.link_base``)
+    + ``/?ref=CODE`` (SPEC §9)."""
     return f"{settings.public_url or origin}/?ref={invite_code}"
 
 
@@ -130,8 +132,10 @@ class ProfileState(SessionState):
         self.invited_count = profile.invited_count
         self._rows = [_raw(item) for item in page.items]
         self.next_cursor = page.next_cursor or ""
-        origin = f"{self.router.url.scheme}://{self.router.url.netloc}" if self.router.url.netloc else ""
-        link = share_link(origin, profile.invite_code)
+        # The socket's Origin passed the origin policy and its Host the host check; the page's
+        # URL is what the client says. Neither is used unless its host is one configured.
+        page = f"{self.router.url.scheme}://{self.router.url.netloc}" if self.router.url.netloc else ""
+        link = share_link(link_base(self.router.headers.origin, page), profile.invite_code)
         if link != self.share_link:
             self.share_link, self.qr_code = link, qr_code_svg(link)
         self.loaded = True

@@ -84,9 +84,16 @@ def own_origin(test_client: TestClient) -> dict[str, str]:
     return {"Origin": str(test_client.base_url).rstrip("/")}
 
 
+STAFF_BINDING = "test-browser-staff-binding-0123456789"
+
+
 def login(test_client: TestClient, username: str = STAFF_NAME, password: str = STAFF_PASSWORD):
-    """What the login form sends: the credentials and the token, from the admin's own origin."""
-    data = {"username": username, "password": password, "csrf_token": csrf_of(test_client)}
+    """What the login form sends: the credentials, the token and the page's new staff binding,
+    from the admin's own origin. Later POSTs of this browser send the binding in a header,
+    as its admin pages do in a form field (admin/auth.py)."""
+    data = {"username": username, "password": password, "csrf_token": csrf_of(test_client),
+            "staff_binding": STAFF_BINDING}
+    test_client.headers["X-Staff-Binding"] = STAFF_BINDING
     return test_client.post("/admin/login", data=data, headers=own_origin(test_client), follow_redirects=False)
 
 
@@ -375,10 +382,12 @@ def test_only_a_session_id_the_server_issued_opens_the_admin(db, staff_account):
     from referral_app.domain.staff import start_staff_session
 
     session_id = start_staff_session(db, staff_account.id)
-    with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: session_id}) as real:
+    bound = f"{session_id}.{STAFF_BINDING}"  # the cookie: <session id>.<the login page's binding>
+    with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: bound}) as real:
         assert real.get("/admin/user/list", follow_redirects=False).status_code == 200
     for other in (session_id[:-1], session_id + "x", session_id.upper(), "null", str(staff_account.id), "x" * 5000,
-                  hash_token(session_id)):
+                  hash_token(session_id), session_id, f"{session_id}.", f"{session_id}.short",
+                  f"{session_id[:-1]}.{STAFF_BINDING}", f"{hash_token(session_id)}.{STAFF_BINDING}"):
         with TestClient(api, client=CLIENT_ADDRESS, cookies={ADMIN_COOKIE: other}) as forged:
             response = forged.get("/admin/user/list", follow_redirects=False)
             assert response.status_code == 302, other

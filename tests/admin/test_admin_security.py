@@ -34,6 +34,7 @@ from tests.admin.test_admin import (
     ORIGIN,
     SAME_ORIGIN,
     STAFF_NAME,
+    STAFF_BINDING,
     STAFF_PASSWORD,
     admin_app,
     csrf_of,
@@ -65,7 +66,8 @@ def cookie_of(test_client: TestClient) -> str:
 
 
 def test_only_a_hash_of_the_session_id_is_stored(db, admin, staff_account):
-    session_id = cookie_of(admin)
+    session_id, _, binding = cookie_of(admin).rpartition(".")  # <session id>.<the page's binding>
+    assert binding == STAFF_BINDING
     rows = db.exec(text("SELECT staff_id, session_hash, revoked_at FROM staff_sessions")).all()
     db.rollback()
     assert [tuple(row) for row in rows] == [(staff_account.id, hash_token(session_id), None)]
@@ -234,7 +236,10 @@ def test_a_new_admin_page_knows_its_staff_and_is_protected_without_extra_code(db
     assert probe_app.get("/admin/probe").json() == {
         "id": staff_account.id, "username": STAFF_NAME, "sqladmin": staff_account.id
     }
-    token = csrf_of(probe_app, "/admin/login")
+    from referral_app.admin.auth import _token_for
+
+    # What the signed-in staff member's pages carry (this app has no page of its own to read it from).
+    token = _token_for(cookie_of(probe_app).rpartition(".")[0])
     # Its POST route is guarded like every other: no token, or another origin, and it never runs.
     assert probe_app.post("/admin/probe/change", headers=SAME_ORIGIN).status_code == 403
     assert probe_app.post("/admin/probe/change", data={"csrf_token": token},
@@ -319,7 +324,8 @@ def test_the_per_ip_lock_counts_the_client_the_proxy_saw(db, staff_account, monk
             token = csrf_of(proxy)
             response = proxy.post(
                 "/admin/login",
-                data={"username": f"guess{attempt}", "password": "whatever it is", "csrf_token": token},
+                data={"username": f"guess{attempt}", "password": "whatever it is", "csrf_token": token,
+                      "staff_binding": STAFF_BINDING},
                 headers=[("Origin", ORIGIN), ("X-Forwarded-For", f"10.9.9.{attempt}"),
                          ("X-Forwarded-For", real_client)],
                 follow_redirects=False,
@@ -327,7 +333,8 @@ def test_the_per_ip_lock_counts_the_client_the_proxy_saw(db, staff_account, monk
             assert response.status_code == 400
         token = csrf_of(proxy)
         eleventh = proxy.post(
-            "/admin/login", data={"username": STAFF_NAME, "password": STAFF_PASSWORD, "csrf_token": token},
+            "/admin/login", data={"username": STAFF_NAME, "password": STAFF_PASSWORD, "csrf_token": token,
+                                  "staff_binding": STAFF_BINDING},
             headers=[("Origin", ORIGIN), ("X-Forwarded-For", "10.9.9.99"), ("X-Forwarded-For", real_client)],
             follow_redirects=False,
         )

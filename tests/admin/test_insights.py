@@ -24,6 +24,7 @@ from tests.admin.test_admin import (  # noqa: F401  (fixtures)
     staff_account, world,
 )
 from tests.domain.conftest import make_users, sign_up  # noqa: F401  (fixtures)
+from tests.api.conftest import CLIENT_ADDRESS
 from tests.domain.helpers import TEST_IP, phone
 
 TODAY = utcnow().date()
@@ -258,3 +259,25 @@ def test_a_forged_resend_changes_and_logs_nothing(db, admin, failed_event):
     assert audit_entries(db) == []
     assert db.exec(select(WebhookEvent.status).where(WebhookEvent.id == failed_event)).one() == "failed"
     db.rollback()
+
+
+def test_every_export_leaves_exactly_one_audit_log_entry(db, admin, world, staff_account):
+    """Who exported, which export, how many rows, when, from which address; shown in the audit log."""
+    started = utcnow()
+    users_csv = parse(admin.get("/admin/user/export.csv"))
+    entries = [(e.staff_id, e.action, e.target_type, e.target_id, e.client_ip, e.created_at)
+               for e in db.exec(select(StaffAction)).all()]
+    db.rollback()  # plain values: an expired ORM object would reopen a transaction (SQLite's lock)
+    assert [entry[:5] for entry in entries] == [
+        (staff_account.id, "export.users", "rows", len(users_csv) - 1, CLIENT_ADDRESS[0])
+    ]
+    assert started - timedelta(seconds=1) <= entries[0][5].replace(tzinfo=UTC) <= utcnow()
+    referrals_csv = parse(admin.get("/admin/referral/export.csv"))
+    entries = [(e.action, e.target_id) for e in db.exec(select(StaffAction).order_by(StaffAction.id)).all()]
+    db.rollback()
+    assert entries == [
+        ("export.users", len(users_csv) - 1), ("export.referrals", len(referrals_csv) - 1)
+    ]
+    page = admin.get("/admin/audit-log/list").text
+    assert "export.users" in page and "export.referrals" in page
+    assert f"{len(users_csv) - 1} rows" in page and CLIENT_ADDRESS[0] in page

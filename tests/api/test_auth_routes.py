@@ -30,6 +30,7 @@ def test_request_code_answers_on_every_spelling_of_the_path(client, path):
 
 def test_without_demo_mode_the_code_is_not_in_the_answer(client, db, monkeypatch):
     monkeypatch.setattr(settings, "demo_mode", False)
+    monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
     response = client.post("/api/v1/auth/request_code/", json={"phone_number": PHONE_A})
     assert response.status_code == 200
     assert response.json() == {"expires_in": settings.code_ttl_seconds}

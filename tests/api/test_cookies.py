@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from referral_app.api.app import api
 from referral_app.domain import sessions, staff
-from referral_app.infra.cookies import read_cookie, session_token_from_header
+from referral_app.infra.cookies import read_cookie, session_binding, session_token_from_header
 from referral_app.models import User
 from referral_app.settings import settings
 from referral_app.state.profile import ProfileState
@@ -38,8 +40,11 @@ def claim_for(client, db, phone: str = PHONE_A) -> str:
 
 def cookie_set_by(client, db, base: str, extra_headers=()) -> tuple[str, dict[str, str]]:
     response = client.post(URL, json={"claim": claim_for(client, db)}, headers=[("Origin", base), *extra_headers])
-    assert response.status_code == 204, response.text
-    return attributes(response.headers["set-cookie"])
+    assert response.status_code == 200, response.text
+    name, attrs = attributes(response.headers["set-cookie"])
+    token = response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert response.json() == {"binding": session_binding(token)}  # for the page's localStorage
+    return name, attrs
 
 
 def test_over_http_the_session_cookie_is_plain(client, db):
@@ -71,7 +76,8 @@ def test_behind_a_trusted_tls_proxy_both_cookies_are_secure(client, db, monkeypa
     # The test client keeps a Secure cookie out of plain-HTTP requests; the browser behind the proxy sends it.
     nonce = page.headers["set-cookie"].split(";", 1)[0]
     response = client.post(
-        "/admin/login", data={"username": "ops_chief", "password": "a long staff password", "csrf_token": token},
+        "/admin/login", data={"username": "ops_chief", "password": "a long staff password", "csrf_token": token,
+                              "staff_binding": "b" * 32},
         headers=[("Origin", "https://testserver"), ("Cookie", nonce), *TLS_PROXY], follow_redirects=False,
     )
     assert response.status_code == 302, response.text[:300]
@@ -116,27 +122,39 @@ def test_the_session_cookie_is_read_only_when_it_is_unambiguous(header, secure, 
     assert read_cookie(header, "referral_session", secure) == expected
 
 
-def test_a_tossed_cookie_does_not_switch_the_page_to_another_account(client, db):
-    victim, attacker = sign_in(client, PHONE_A), sign_in(client, PHONE_B)
-    for cookie in (f"referral_session={victim}; referral_session={attacker}",
-                   f"referral_session={attacker}; referral_session={victim}"):
-        state = make_state(ProfileState, path="/profile")
-        state.router = state.router.__class__.from_router_data(
-            {"headers": {"origin": "http://127.0.0.1:3000", "host": "127.0.0.1:3000", "cookie": cookie},
-             "pathname": "/profile", "asPath": "/profile", "query": {}}
-        )
-        db.rollback()
-        run(state.on_load())
-        assert state.phone_number != PHONE_B and not state.loaded
-    # Over HTTPS the page reads the __Host- cookie and nothing else.
+def _page(cookie: str, binding: str, origin: str = "http://127.0.0.1:3000"):
     state = make_state(ProfileState, path="/profile")
     state.router = state.router.__class__.from_router_data(
-        {"headers": {"origin": "https://app.example", "host": "app.example",
-                     "cookie": f"referral_session={attacker}; __Host-referral_session={victim}"},
+        {"headers": {"origin": origin, "host": urlsplit(origin).netloc, "cookie": cookie},
          "pathname": "/profile", "asPath": "/profile", "query": {}}
     )
+    state.session_binding = binding  # what the page's localStorage sent
+    return state
+
+
+def test_a_tossed_cookie_does_not_switch_the_page_to_another_account(client, db):
+    victim, attacker = sign_in(client, PHONE_A), sign_in(client, PHONE_B)
+    # A signed-out visitor: the sibling's cookie alone, and no binding of it in this origin's storage.
+    for binding in ("", session_binding(victim), "x" * 43):
+        state = _page(f"referral_session={attacker}", binding)
+        db.rollback()
+        run(state.on_load())
+        assert state.phone_number != PHONE_B and not state.loaded, binding
+    # A signed-in visitor: beside the tossed cookie, the page's binding picks its own, in either order.
+    for cookie in (f"referral_session={victim}; referral_session={attacker}",
+                   f"referral_session={attacker}; referral_session={victim}"):
+        state = _page(cookie, session_binding(victim))
+        db.rollback()
+        run(state.on_load())
+        assert state.loaded and state.phone_number == PHONE_A
+    # Over HTTPS the page reads the __Host- cookie and nothing else.
+    state = _page(f"referral_session={attacker}; __Host-referral_session={victim}", session_binding(victim),
+                  origin="https://app.example")
     run(state.on_load())
     assert state.phone_number == PHONE_A
+    state = _page(f"referral_session={attacker}", session_binding(attacker), origin="https://app.example")
+    run(state.on_load())
+    assert not state.loaded
 
 
 def test_sign_out_over_https_revokes_the_host_cookies_session(db):

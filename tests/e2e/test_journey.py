@@ -10,7 +10,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from referral_app.infra.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import BINDING_STORAGE_KEY, SESSION_COOKIE
 from referral_app.domain import auth, referrals
 from referral_app.domain.clock import utcnow
 from referral_app.domain.phones import format_phone, keep_together, mask_phone
@@ -146,6 +146,7 @@ def test_logout_ends_the_session(base_url, new_context, browser):
     page = new_context().new_page()
     sign_in(page, base_url, new_phone())
     cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    binding = page.evaluate(f"localStorage.getItem({BINDING_STORAGE_KEY!r})")  # the cookie counts only with it
     page.click("#logout-button")
     page.wait_for_url(re.compile(r"/$"))
     expect(page.locator("#phone-input")).to_be_visible()
@@ -155,6 +156,7 @@ def test_logout_ends_the_session(base_url, new_context, browser):
     # The old token is dead on the server, not just forgotten by this browser.
     replay = new_context()
     replay.add_cookies([cookie])
+    replay.add_init_script(f"localStorage.setItem({BINDING_STORAGE_KEY!r}, {binding!r})")
     stale = replay.new_page()
     stale.goto(base_url + "/profile")
     stale.wait_for_url(re.compile(r"/\?session=ended$"))  # a cookie of a session that ended

@@ -30,7 +30,10 @@ from reflex.state import State
 
 from referral_app.domain.phones import mask_phone
 from referral_app.infra import live
+from referral_app.infra.cookies import session_binding
+from referral_app.infra.frontend import client_storage_key
 from referral_app.settings import settings
+from referral_app.state.base import SessionState
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningApp
 from tests.e2e.reflex_socket import EventSocket
@@ -74,7 +77,9 @@ class Tab:
         self.counts: list[int] = []
         self.shown: list[str] = []  # the phone numbers shown in the list, as sent
         self.closed = False
-        self.socket.emit(HYDRATE, {}, path="/profile")
+        # With the binding the page keeps in localStorage for its cookie (referral_app/infra/cookies.py).
+        self.socket.emit(HYDRATE, {"vars": {client_storage_key(SessionState, "session_binding"):
+                                            session_binding(session_token)}}, path="/profile")
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

@@ -10,18 +10,20 @@ from urllib.parse import urlencode
 import pytest
 from reflex.istate.data import RouterData
 
-from referral_app.infra.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import SESSION_COOKIE, session_binding
 from referral_app.domain import auth, sessions
 
 ORIGIN = "http://127.0.0.1:3000"
 
 
 def make_state(cls, *, token: str | None = None, path: str = "/", query: dict | None = None):
-    """An instance of ``cls`` as if a browser with ``token`` in its cookie opened ``path``."""
+    """An instance of ``cls`` as if a browser with ``token`` in its cookie (and its binding in
+    the page's localStorage) opened ``path``."""
     state = cls()
     headers = {"origin": ORIGIN, "host": "127.0.0.1:3000"}
     if token is not None:
         headers["cookie"] = f"{SESSION_COOKIE}={token}"
+        state.session_binding = session_binding(token)
     query = query or {}
     as_path = path + (f"?{urlencode(query)}" if query else "")
     state.router = RouterData.from_router_data(

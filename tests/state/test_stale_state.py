@@ -11,7 +11,8 @@ import reflex as rx
 from reflex.istate.data import RouterData
 
 from referral_app.domain import sessions
-from referral_app.infra.cookies import SESSION_COOKIE
+from referral_app.infra.cookies import SESSION_COOKIE, session_binding
+from referral_app.infra.frontend import client_storage_key
 from referral_app.state.base import SessionState
 from referral_app.state.login import LoginState
 from referral_app.state.profile import ProfileState
@@ -27,12 +28,15 @@ def tab(token: str | None, path: str = "/profile"):
     if token is not None:
         headers["cookie"] = f"{SESSION_COOKIE}={token}"
     root.router = RouterData.from_router_data({"headers": headers, "pathname": path, "asPath": path, "query": {}})
+    if token is not None:  # the page's localStorage holds the binding it got with the cookie
+        root.get_substate(SessionState.get_full_name().split(".")).session_binding = session_binding(token)
     return root
 
 
 def reconnect(root, token: str | None):
-    """The same tab's state, reconnecting with another cookie (or none), as Reflex hydrates it:
-    the app's middleware first, then the hydrate's snapshot of the whole tree."""
+    """The same tab's state, reconnecting with another cookie (or none) and that cookie's
+    binding in localStorage, as Reflex hydrates it: the app's middleware first, then the
+    hydrate's snapshot of the whole tree."""
     from reflex.utils.prerequisites import get_and_validate_app
     from reflex_base.event import Event
 
@@ -42,7 +46,9 @@ def reconnect(root, token: str | None):
     root.router = RouterData.from_router_data({"headers": headers, "pathname": "/profile", "asPath": "/profile",
                                                "query": {}})
     app = get_and_validate_app().app
-    hydrate = Event(name=f"{rx.State.get_full_name()}.hydrate_and_load", payload={})
+    binding = session_binding(token) if token is not None else ""
+    hydrate = Event(name=f"{rx.State.get_full_name()}.hydrate_and_load",
+                    payload={"vars": {client_storage_key(SessionState, "session_binding"): binding}})
     assert asyncio.run(app._preprocess(root, hydrate)) is None  # the hydrate itself runs next
     root._reset_client_storage()
     return json.dumps(root.dict(), default=str)  # what the hydrate sends
