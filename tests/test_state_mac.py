@@ -267,9 +267,10 @@ def test_token_manager_records_planted_in_redis_are_not_unpickled(redis_url, tmp
     async def emit_update(update, token):
         emitted.append(token)
 
-    async def subscribed(client):
+    async def subscribed(client, before):
+        # More pattern subscriptions than before this listener (an earlier test's may linger).
         for _ in range(200):  # generous: a loaded machine
-            if await client.pubsub_numpat() >= 1:
+            if await client.pubsub_numpat() > before:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("the listener did not subscribe")
@@ -287,13 +288,15 @@ def test_token_manager_records_planted_in_redis_are_not_unpickled(redis_url, tmp
             # A planted delta on the instance's channel is refused before unpickling (the
             # listener stops; Reflex's ensure_task restarts it); one the app sent arrives.
             channel = f"channel:{owner._get_lost_and_found_key(owner.instance_id)}"
+            before = await client.pubsub_numpat()
             listener = asyncio.create_task(owner._subscribe_lost_and_found_updates(emit_update))
-            await subscribed(client)
+            await subscribed(client, before)
             await client.publish(channel, exploit_blob(marker))
             await asyncio.wait([listener], timeout=10)
             assert listener.done() and isinstance(listener.exception(), state_mac.BlobRejected)
+            before = await client.pubsub_numpat()
             listener = asyncio.create_task(owner._subscribe_lost_and_found_updates(emit_update))
-            await subscribed(client)
+            await subscribed(client, before)
             record = LostAndFoundRecord(token="real", update=None)
             await client.publish(channel, state_mac._AuthenticatedPickle.dumps(record))
             for _ in range(100):
