@@ -8,8 +8,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
@@ -17,6 +15,7 @@ from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimite
 # Domain errors whose HTTP status is not 400 (besides the classes handled below).
 STATUS_BY_CODE = {"request.origin_not_allowed": 403}
 from referral_app.i18n import translate
+from referral_app.infra.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
     if isinstance(error, RateLimited):
         return error_response(429, error.code, headers={"Retry-After": str(error.retry_after)}, **error.params)
     if isinstance(error, Unavailable):
-        return error_response(503, error.code)
+        return error_response(503, error.code, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return error_response(STATUS_BY_CODE.get(error.code, 400), error.code, field=error.field, **error.params)
 
 
@@ -76,12 +75,12 @@ def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
     # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters.
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
     logger.warning("database unavailable: %s", type(error).__name__, extra={"reason": "".join(reason)})
-    return error_response(503, "service.unavailable", headers={"Retry-After": "5"})
+    return error_response(503, "service.unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
-    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+    for database_error in UNAVAILABLE_ERRORS:
         app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -185,7 +185,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     postgres = PrivatePostgres()
     try:
         postgres.start()
-        migrate(postgres.url)
+        from referral_app.settings import normalize_database_url
+
+        migrate(normalize_database_url(postgres.url))
         yield postgres
     finally:
         postgres.destroy()
