@@ -80,6 +80,12 @@ def test_api_answers_503_with_retry_after_then_recovers_with_nothing_lost(app, p
         assert (status, json.loads(text)["database"]) == (503, "unavailable") and took < ANSWER_WITHIN_S
         # The pages are files: they are still served.
         assert http(app.url + "/")[0] == 200
+        # The staff console looks its session up before any route runs: a 503 too, never a 500.
+        status, headers, text, took = http(app.url + "/admin/", headers={"Cookie": "referral_admin=a-session-id"},
+                                           timeout=30)
+        assert status == 503 and took < ANSWER_WITHIN_S, (status, text[:300])
+        assert {name.lower(): value for name, value in headers.items()}["retry-after"].isdigit()
+        assert text in {translate("service.unavailable", language) for language in ("en", "ru")}
     finally:
         private_postgres.ensure_running()
 
