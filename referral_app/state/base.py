@@ -12,6 +12,7 @@ from reflex.middleware import Middleware
 from referral_app.infra.cookies import session_token_from_header
 from referral_app.infra.db import UNAVAILABLE_ERRORS, session_scope
 from referral_app.infra.frontend import backend_base_url_js
+from referral_app.infra.page_state import state_was_lost
 from referral_app.domain import sessions, users
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import (
@@ -187,6 +188,19 @@ class SessionState(rx.State):
                 for name in busy:
                     setattr(state, name, False)
         return rx.toast.error(translate("service.unavailable", self.language), id="service-unavailable")
+
+    def _state_was_lost(self) -> bool:
+        """Whether the server lost this page's state (Redis restarted or the state expired)
+        while a background task had released it (infra/page_state.py): such a task returns
+        :meth:`resume` and stops."""
+        return state_was_lost(self)
+
+    @rx.event
+    def resume(self):
+        """Sent by a page whose state the server lost (see :meth:`_state_was_lost`). An event
+        from the page carries its route, and Reflex rehydrates a routeless tree before it
+        runs one: the page's state is rebuilt (``hydrate``, then the page's ``on_load`` from
+        the session cookie and the database), so the page goes on by itself."""
 
     def _drop_stale_user_data(self) -> bool:
         """Reset every page state if the session no longer belongs to the user whose data they

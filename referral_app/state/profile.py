@@ -167,6 +167,8 @@ class ProfileState(SessionState):
         replaces it, or when the page is signed out.
         """
         async with self:
+            if self._state_was_lost():  # Redis lost the page's state: the page reloads it
+                return SessionState.resume
             user_id = self._authenticated_user_id()
             if user_id is None:
                 return
@@ -177,6 +179,8 @@ class ProfileState(SessionState):
             with metrics.track_live_subscriber():
                 while await subscription.wait():
                     async with self:
+                        if self._state_was_lost():
+                            return SessionState.resume
                         if self._authenticated_user_id() != user_id:
                             return
                         await asyncio.to_thread(self._show_new_referrals, user_id)

@@ -43,6 +43,7 @@ import pytest
 
 from tests.conftest import migrate
 from tests.e2e.conftest import RunningApp, _free_port, browser, new_context  # noqa: F401  (fixtures)
+from tests.e2e.conftest import pytest_runtest_makereport  # noqa: F401  (screenshots of failed browser tests)
 
 PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), default=None, key=lambda path: int(Path(path).parent.name))
 REDIS_SERVER = shutil.which("redis-server")
