@@ -129,3 +129,31 @@ def test_a_page_says_the_service_is_unavailable_and_its_button_works_again(app, 
     page.fill("#code-input", page.locator("#demo-code").inner_text())  # signs in by itself
     page.wait_for_url(re.compile(r"/profile"), timeout=20_000)
     expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{6}$"))
+
+
+def test_a_profile_page_says_so_too_and_its_activation_goes_through_afterwards(app, private_postgres, new_context):
+    from playwright.sync_api import expect
+
+    inviter_code = json.loads(_profile(app, api_sign_in(app.url, "+79120000305"))[2])["invite_code"]
+    page = new_context(locale="en-US").new_page()
+    page.goto(app.url + "/")
+    page.fill("#phone-input", "+79120000306")
+    page.click("#request-code-button")
+    expect(page.locator("#demo-code")).to_have_text(re.compile(r"^\d{4}$"))
+    page.fill("#code-input", page.locator("#demo-code").inner_text())
+    page.wait_for_url(re.compile(r"/profile"))
+    expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{6}$"))
+
+    button = page.locator("#activate-button")
+    private_postgres.stop("immediate")
+    try:
+        page.fill("#activate-input", inviter_code)
+        button.click()
+        expect(page.get_by_text(translate("service.unavailable", "en"))).to_be_visible(timeout=ANSWER_WITHIN_S * 1000)
+        expect(button).to_be_enabled()
+    finally:
+        private_postgres.ensure_running()
+
+    wait_until(lambda: http(app.url + "/api/v1/health/")[0] == 200, RECOVERY_WITHIN_S, "the database is back")
+    button.click()
+    expect(page.locator("#activated-code")).to_have_text(inviter_code, timeout=15_000)
