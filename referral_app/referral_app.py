@@ -15,7 +15,7 @@ from referral_app.infra.state_mac import install as authenticate_stored_state
 from referral_app.pages.login import login_page
 from referral_app.pages.not_found import NotFoundState, not_found_page
 from referral_app.pages.profile import profile_page
-from referral_app.state.base import HydrateSessionCheck, SessionState
+from referral_app.state.base import HydrateSessionCheck, SessionState, backend_exception_handler
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
 from referral_app.infra.tasks import periodic_cleanup
@@ -29,6 +29,8 @@ authenticate_stored_state()
 app = rx.App(
     api_transformer=api,
     frontend_exception_handler=frontend_exception_handler,
+    # The database down: a message on the page and no stuck button (state/base.py).
+    backend_exception_handler=backend_exception_handler,
     # The prerendered pages are in DEFAULT_LANGUAGE; the head script and then the state
     # put each visitor's language on <html lang> (components/head.py).
     html_lang=settings.default_language,

@@ -211,6 +211,10 @@ class Settings(BaseSettings):
     # server's max_connections minus what others need (README "Connection budget").
     db_pool_size: int = Field(default=8, ge=1, le=200)
     db_max_overflow: int = Field(default=4, ge=0, le=200)
+    # Seconds a new PostgreSQL connection may take before the request gets 503 (a server that
+    # drops packets would otherwise hang it), and that a request waits for a free pooled one.
+    database_connect_timeout_seconds: int = Field(default=3, ge=1, le=60)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Who may read /metrics: addresses or CIDR networks, comma-separated.
     metrics_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
         default_factory=lambda: ("127.0.0.0/8", "::1/128")
@@ -234,6 +238,9 @@ class Settings(BaseSettings):
     # A Cookie header longer than this (bytes, all lines together) gets 431 and a page that
     # clears the cookies (infra/cookie_limit.py); nginx's own limit is 8k per header line.
     max_cookie_header_bytes: int = Field(default=8192, ge=1024, le=1_048_576)
+    # A worker that dies is replaced (infra/server.py); on stop, a worker still busy after
+    # this many seconds is killed, so a stop always ends.
+    worker_stop_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -141,4 +141,5 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests last: they are the slowest, and Playwright's sync API keeps an event
     loop running in the main thread until the session ends (asyncio.run() in any later test
     would fail)."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/")
+               or "browser" in getattr(item, "fixturenames", ()))  # tests/faults/ drive browsers too

@@ -290,7 +290,11 @@ class StaffAuth(AuthenticationBackend):
     """sqladmin's authentication backend, on server-side staff sessions (see the module docstring)."""
 
     def __init__(self) -> None:  # no SessionMiddleware: the session lives in the database
-        self.middlewares = [Middleware(AdminGuard)]
+        # Outermost inside the staff console's own app (whose error page would answer 500 before
+        # anything outside it sees the error): the database down is a 503 (api/errors.py).
+        from referral_app.api.errors import DatabaseUnavailableGuard
+
+        self.middlewares = [Middleware(DatabaseUnavailableGuard, plain_text=True), Middleware(AdminGuard)]
 
     async def login(self, request: Request) -> Response | bool:
         form = await request.form()

@@ -9,7 +9,7 @@ from starlette.routing import Match
 
 from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
-from referral_app.api.errors import error_response, install_error_handlers
+from referral_app.api.errors import DatabaseUnavailableGuard, error_response, install_error_handlers
 from referral_app.api.middleware import (
     ApiRequestMiddleware,
     HeadAsGetMiddleware,
@@ -71,6 +71,8 @@ api.openapi = _openapi_without_422
 # Innermost: the routes see HEAD as GET; everything outside it (logs, metrics) sees HEAD.
 api.add_middleware(HeadAsGetMiddleware)
 api.add_middleware(ApiRequestMiddleware)
+# The database failing outside a route (a middleware's lookup): 503 with Retry-After.
+api.add_middleware(DatabaseUnavailableGuard)
 # Security headers, Secure cookies on HTTPS, Content-Language; outside ApiRequestMiddleware,
 # so that its answers (413, 415) get them and are in the caller's language too.
 api.add_middleware(ResponseHeaders)

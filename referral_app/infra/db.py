@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from referral_app.settings import settings
@@ -21,11 +22,21 @@ from referral_app.settings import settings
 # connection, after which SQLAlchemy replaces every older connection of the pool.
 PING_AFTER_IDLE_SECONDS = 0.25
 
+# What a database that is down, refusing, unreachable or saturated raises (a statement's own
+# errors, e.g. a broken constraint, are IntegrityError and others, never these): the API
+# answers them 503 with Retry-After (api/errors.py), the pages with a message (state/base.py).
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+# Seconds a client is asked to wait before trying again (Retry-After, RFC 9110 §10.2.3).
+RETRY_AFTER_SECONDS = 5
+
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
     if not url.startswith("sqlite"):
-        # A database that stops answering must not hang requests: bound the connect.
+        # A database that stops answering must not hang requests: the connect and the wait
+        # for a pooled connection are bounded (DATABASE_CONNECT_TIMEOUT_SECONDS,
+        # DATABASE_POOL_TIMEOUT_SECONDS); either failing is a 503 with Retry-After
+        # (api/errors.py, and a message on the pages: referral_app.py).
         # DB_POOL_SIZE connections are kept per worker process and DB_MAX_OVERFLOW more may
         # open at peaks; a thread that finds all in use waits for one (pool_timeout). Every
         # holder returns its connection without waiting for anything else (a route does its
@@ -36,8 +47,8 @@ def make_engine(url: str) -> Engine:
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_timeout=30,
-            connect_args={"connect_timeout": 5},
+            pool_timeout=settings.database_pool_timeout_seconds,
+            connect_args={"connect_timeout": settings.database_connect_timeout_seconds},
         )
         _ping_after_idle(engine)
         return engine

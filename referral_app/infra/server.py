@@ -1,12 +1,23 @@
-"""Slow clients: how long the server waits for a request's headers, for its body, and on an
-idle keep-alive connection.
+"""How the server treats slow and idle clients and dead workers.
 
-* Headers and idle keep-alive: Granian's HTTP/1 ``header_read_timeout`` (hyper's), which
-  runs from the moment a connection is ready for a request, so it closes both a connection
-  that trickles its headers and one that sits idle between requests. Reflex starts Granian
-  without HTTP/1 settings (``reflex.utils.exec``), so :func:`use_http_timeouts` gives
-  Granian's ``Server`` class ours as its default; ``rxconfig.py`` calls it, before Reflex
-  (or ``scripts/serve_prebuilt.py``) starts the server. ``HTTP_HEADER_TIMEOUT_SECONDS``.
+Reflex starts Granian without any of these (``reflex.utils.exec``), so
+:func:`use_http_timeouts` gives Granian's ``Server`` class our defaults; ``rxconfig.py``
+calls it before Reflex (or ``scripts/serve_prebuilt.py``) starts the server.
+
+* Headers, idle keep-alive and silent connections: Granian's HTTP/1 ``header_read_timeout``
+  (hyper's), which runs from the moment a connection is ready for a request, so it closes a
+  connection that trickles its headers, one that sits idle between requests, and one that
+  never sends a byte. The last only in HTTP/1 mode: in Granian's default ``auto`` mode,
+  hyper-util first reads the connection's opening bytes to choose HTTP/1 or HTTP/2 and that
+  read has no timeout at all (Granian 2.8.9, ``workers.rs``: ``conn_handle_ha_impl``), so a
+  connection that sends nothing holds a file descriptor for ever. The server therefore
+  speaks HTTP/1.1 only (with websockets); HTTP/2 is the proxy's business (nginx speaks
+  HTTP/1.1 to its upstreams). ``HTTP_HEADER_TIMEOUT_SECONDS``.
+* Dead workers: Granian's ``respawn_failed_workers``: a worker that exits unexpectedly (a
+  crash, ``kill -9``, the OOM killer) is replaced and the others keep serving; without it
+  Granian shuts the whole instance down. Granian gives up (and exits) only on a crash loop,
+  a worker dying again within 5.5 s of its replacement. At a stop, a worker still busy after
+  ``WORKER_STOP_TIMEOUT_SECONDS`` is killed (``workers_kill_timeout``).
 * Bodies: Granian has no such timeout, so :class:`BodyTimeoutMiddleware` (pure ASGI) gives
   a request ``HTTP_BODY_TIMEOUT_SECONDS`` from its headers to the end of its body, then
   answers 408 and closes the connection.
@@ -28,12 +39,25 @@ def granian_http1_settings():
     return HTTP1Settings(header_read_timeout=int(settings.http_header_timeout_seconds * 1000))
 
 
+def granian_defaults() -> dict:
+    """The keyword arguments our Granian servers start with (see the module docstring)."""
+    from granian.constants import HTTPModes
+
+    return {
+        "http": HTTPModes.http1,
+        "http1_settings": granian_http1_settings(),
+        "respawn_failed_workers": True,
+        "workers_kill_timeout": settings.worker_stop_timeout_seconds,
+    }
+
+
 def use_http_timeouts() -> None:
-    """Make every Granian server started in this process default to :func:`granian_http1_settings`.
+    """Make every Granian server started in this process default to :func:`granian_defaults`
+    (HTTP/1 with the header timeout, dead workers replaced); arguments its caller gives win.
 
     Reflex imports ``granian.server.Server`` when it starts the server, so replacing the
     name with a subclass is enough; ``tests/test_http_timeouts.py`` fails if Reflex stops
-    starting Granian that way.
+    starting Granian that way or Granian drops one of these arguments.
     """
     import granian.server
 
@@ -43,8 +67,11 @@ def use_http_timeouts() -> None:
     class Server(granian.server.Server):
         referral_app_timeouts = True
 
-        def __init__(self, *args, http1_settings=None, **kwargs) -> None:
-            super().__init__(*args, http1_settings=http1_settings or granian_http1_settings(), **kwargs)
+        def __init__(self, *args, **kwargs) -> None:
+            for name, value in granian_defaults().items():
+                if kwargs.get(name) is None:
+                    kwargs[name] = value
+            super().__init__(*args, **kwargs)
 
     Server.__name__ = Server.__qualname__ = granian.server.Server.__name__
     granian.server.Server = Server

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import reflex as rx
 from reflex.middleware import Middleware
 
 from referral_app.infra.cookies import BINDING_STORAGE_KEY, bound_session_token
-from referral_app.infra.db import session_scope
+from referral_app.infra.db import UNAVAILABLE_ERRORS, session_scope
 from referral_app.infra.frontend import backend_base_url_js, hydrate_storage_value
+from referral_app.infra.page_state import state_was_lost
 from referral_app.domain import sessions, users
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import (
@@ -20,10 +22,18 @@ from referral_app.i18n import (
     catalogue,
     choose_language,
     language_name,
+    translate,
 )
 from referral_app.settings import settings
 
 SESSION_API_PATH = "/api/v1/auth/browser_session/"
+
+logger = logging.getLogger(__name__)
+
+# Vars of the page states that mean "a button is waiting for the server" (it shows its
+# loading state and ignores clicks). A handler that the database fails can leave one set
+# (it was sent to the page before the failure): SessionState.service_unavailable clears them.
+BUSY_VARS = ("requesting", "confirming", "activating", "loading_more", "logging_out")
 
 
 def text_field(form_data: Any, name: str) -> Any:
@@ -179,6 +189,34 @@ class SessionState(rx.State):
         if self._data_owner != user_id:
             self._data_owner = user_id
 
+    @rx.event
+    async def service_unavailable(self):
+        """A handler failed because the database is unavailable (:func:`backend_exception_handler`):
+        no button stays in its loading state, and the page says so in its language."""
+        pending = list(SessionState.get_substates())
+        while pending:
+            state_class = pending.pop()
+            pending.extend(state_class.get_substates())
+            busy = [name for name in BUSY_VARS if name in state_class.base_vars]
+            if busy:
+                state = await self.get_state(state_class)
+                for name in busy:
+                    setattr(state, name, False)
+        return rx.toast.error(translate("service.unavailable", self.language), id="service-unavailable")
+
+    def _state_was_lost(self) -> bool:
+        """Whether the server lost this page's state (Redis restarted or the state expired)
+        while a background task had released it (infra/page_state.py): such a task returns
+        :meth:`resume` and stops."""
+        return state_was_lost(self)
+
+    @rx.event
+    def resume(self):
+        """Sent by a page whose state the server lost (see :meth:`_state_was_lost`). An event
+        from the page carries its route, and Reflex rehydrates a routeless tree before it
+        runs one: the page's state is rebuilt (``hydrate``, then the page's ``on_load`` from
+        the session cookie and the database), so the page goes on by itself."""
+
     def _drop_stale_user_data(self, binding: str | None = None) -> bool:
         """Reset every page state if the session no longer belongs to the user whose data they
         hold; whether it did. Run by :class:`HydrateSessionCheck` before every hydrate, with
@@ -187,6 +225,21 @@ class SessionState(rx.State):
             return False
         self.reset()  # this state and every page state below it, _data_owner included
         return True
+
+
+def backend_exception_handler(exception: Exception):
+    """Reflex's ``backend_exception_handler``: a page event that the database failed (down,
+    refusing, saturated: ``UNAVAILABLE_ERRORS``) gets :meth:`SessionState.service_unavailable`
+    (a message in the page's language, its buttons usable again), as the API answers 503;
+    anything else gets Reflex's own handler (logged with its traceback, a generic toast)."""
+    if isinstance(exception, UNAVAILABLE_ERRORS):
+        # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters.
+        reason = str(getattr(exception, "orig", None) or exception).strip().splitlines()[:1]
+        logger.warning("database unavailable: %s", type(exception).__name__, extra={"reason": "".join(reason)})
+        return SessionState.service_unavailable()
+    from reflex.app import default_backend_exception_handler
+
+    return default_backend_exception_handler(exception)
 
 
 _HYDRATE_EVENTS = frozenset(f"{rx.State.get_full_name()}.{name}" for name in ("hydrate", "hydrate_and_load"))

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import reflex as rx
 import segno
 
-from referral_app.infra.db import session_scope
+from referral_app.infra.db import read_scope, session_scope
 from referral_app.domain import invites, phones, referrals, sessions
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import DomainError
@@ -171,21 +171,39 @@ class ProfileState(SessionState):
         replaces it, or when the page is signed out.
         """
         async with self:
+            if self._state_was_lost():  # Redis lost the page's state: the page reloads it
+                return SessionState.resume
             user_id = self._authenticated_user_id()
             if user_id is None:
                 return
             session = self.router.session
             page, socket = session.client_token, session.session_id
         subscription = await referral_feed.subscribe(user_id, page=page, session=socket)
+        # Somebody may have entered the code between the page's load and this subscription
+        # (after a Redis restart that gap is a page reload long): not heard, so the count,
+        # one row, is looked at once; a change is shown as an update would be.
+        if await asyncio.to_thread(self._invited_count_now, user_id) != self.invited_count:
+            subscription.notify()
         try:
             with metrics.track_live_subscriber():
                 while await subscription.wait():
                     async with self:
+                        if self._state_was_lost():
+                            return SessionState.resume
                         if self._authenticated_user_id() != user_id:
                             return
                         await asyncio.to_thread(self._show_new_referrals, user_id)
         finally:
             subscription.close()
+
+    @staticmethod
+    def _invited_count_now(user_id: int) -> int:
+        """The user's referral count now; -1 if the account is gone (the watcher then re-checks the session)."""
+        with read_scope() as db:
+            try:
+                return referrals.get_profile(db, user_id).invited_count
+            except DomainError:
+                return -1
 
     def _show_new_referrals(self, user_id: int) -> None:
         """Refresh the count and put new referrals (always the newest) on top of the list."""

@@ -4,14 +4,8 @@ is down, reports it in /api/health, and comes back by itself when it returns."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,114 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import _free_port, another_app
+from tests.e2e.conftest import another_app
+from tests.faults.conftest import PG_BIN, REDIS_SERVER, PrivatePostgres, PrivateRedis, _as_postgres  # noqa: F401 (test_scale_out)
 
-PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), default=None, key=lambda path: int(Path(path).parent.name))
-REDIS_SERVER = shutil.which("redis-server")
 OUTAGE_SEEN_WITHIN_S = 10
 RECOVERY_WITHIN_S = 30
 
 pytestmark = pytest.mark.skipif(
     PG_BIN is None or REDIS_SERVER is None, reason="needs PostgreSQL's initdb/pg_ctl and redis-server"
 )
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """initdb refuses to run as root: then run PostgreSQL as the ``postgres`` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-class PrivatePostgres:
-    """A throw-away cluster: trust auth, 127.0.0.1 only, its unix socket in its own directory."""
-
-    start_options = ""  # more ``-c name=value`` for the server
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="referral-pg-"))
-        self.data, self.log = self.dir / "data", self.dir / "postgres.log"
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._run([f"{PG_BIN}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, command: list[str], timeout: float = 60) -> None:
-        subprocess.run(_as_postgres(command), check=True, timeout=timeout, capture_output=True)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off {self.start_options}"
-        self._run([f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "30", "start"])
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run([f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"])
-
-    def ensure_running(self) -> None:
-        if self.pid() is None:
-            self.start()
-
-    def pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def destroy(self) -> None:
-        if self.pid() is not None:
-            try:
-                self.stop("immediate")
-            except (subprocess.SubprocessError, OSError):
-                pass
-        if (pid := self.pid()) is not None:  # pg_ctl failed: end the postmaster by its PID
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class PrivateRedis:
-    """A redis-server child process with no persistence, restartable on the same port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                import redis
-
-                redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1).ping()
-                return
-            except Exception:  # noqa: BLE001 - not up yet
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}") from None
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not answer within 15 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def ensure_running(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            self.start()
 
 
 def http(url: str, method: str = "GET", body: dict | None = None, timeout: float = 10) -> tuple[int, str, float]:
