@@ -283,6 +283,7 @@ def api_with_gateway(db, gateway, monkeypatch):
     from referral_app.api.app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
+    monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
     monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=1.0, retries=1))
     with TestClient(api) as client:
         yield client
@@ -379,6 +380,7 @@ def slow_api(db, gateway, monkeypatch):
     from referral_app.api.app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
+    monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
     monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=10.0, retries=0))
     with TestClient(api) as client:
         yield client
