@@ -143,3 +143,18 @@ def pytest_collection_modifyitems(config, items):
     would fail)."""
     items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/")
                or "browser" in getattr(item, "fixturenames", ()))  # tests/faults/ drive browsers too
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run, shared by tests/e2e and tests/faults: Playwright's sync
+    API keeps an event loop running in the main thread while it is open, so a second session
+    fixture (one per folder) would fail to start beside the first."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

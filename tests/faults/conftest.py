@@ -18,7 +18,8 @@ Helpers for the next fault tests to reuse:
   an HTTP status and never wait without a bound.
 * :func:`server_workers`: the pids of the Granian workers under a started app.
 
-The browser fixtures (``browser``, ``new_context``) are tests/e2e's. Timings are asserted
+The browser fixtures: ``browser`` is tests/conftest.py's (one Chromium per run), ``new_context``
+tests/e2e's. Timings are asserted
 with generous bounds: the machine is shared and slow.
 """
 
@@ -42,7 +43,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import migrate
-from tests.e2e.conftest import RunningApp, _free_port, browser, new_context  # noqa: F401  (fixtures)
+from tests.e2e.conftest import RunningApp, _free_port, new_context  # noqa: F401  (fixture; browser is tests/conftest.py's)
 from tests.e2e.conftest import pytest_runtest_makereport  # noqa: F401  (screenshots of failed browser tests)
 
 PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), default=None, key=lambda path: int(Path(path).parent.name))

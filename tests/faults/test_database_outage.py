@@ -81,8 +81,8 @@ def test_api_answers_503_with_retry_after_then_recovers_with_nothing_lost(app, p
         # The pages are files: they are still served.
         assert http(app.url + "/")[0] == 200
         # The staff console looks its session up before any route runs: a 503 too, never a 500.
-        status, headers, text, took = http(app.url + "/admin/", headers={"Cookie": "referral_admin=a-session-id"},
-                                           timeout=30)
+        bound_cookie = f"referral_admin=a-session-id.{'b' * 32}"  # <session id>.<binding> (admin/auth.py)
+        status, headers, text, took = http(app.url + "/admin/", headers={"Cookie": bound_cookie}, timeout=30)
         assert status == 503 and took < ANSWER_WITHIN_S, (status, text[:300])
         assert {name.lower(): value for name, value in headers.items()}["retry-after"].isdigit()
         assert text in {translate("service.unavailable", language) for language in ("en", "ru")}
