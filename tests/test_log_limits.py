@@ -232,3 +232,44 @@ def test_reports_on_the_socket_itself_count_per_client_too(log_output, limiter):
     as_client("203.0.113.5", frontend_exception_handler, Exception("[SID: b] real"))
     assert "[SID: b] real" in stream.getvalue()
     assert stream.getvalue().count("[SID: a] noise") == settings.log_records_per_client_minute
+
+
+# Work that outlives the request or page event that started it
+
+
+def test_the_live_update_listener_started_by_a_flooding_client_still_reports_redis_trouble(log_output, limiter):
+    """The worker's one live-update listener is started by whichever page subscribes first,
+    so it used to run in that page event's context: every warning it wrote later (Redis
+    lost, for every page of the worker) counted against that one client, and a client that
+    had used up its budget silenced them. It runs in a context of its own."""
+    import asyncio
+    import uuid
+
+    import redis as sync_redis
+
+    from referral_app.infra.live import RedisFeed
+
+    stream = log_output()
+    redis_url = "redis://127.0.0.1:6379/12"  # tests/test_live.py's database; its own channels
+    prefix = f"test-logs-{uuid.uuid4().hex[:12]}"
+    flooder = logging.getLogger("test.flooder")
+
+    async def scenario():
+        feed = RedisFeed(redis_url, prefix=prefix)
+        page = await feed.subscribe(7)  # the first page of the worker: starts the listener
+        for n in range(settings.log_records_per_client_minute + 10):
+            flooder.warning("unknown event %d", n)  # the same client uses up its budget
+        admin = sync_redis.Redis.from_url(redis_url)
+        try:
+            for client in admin.client_list():
+                if client.get("name") == prefix and int(client["psub"]):
+                    admin.execute_command("CLIENT", "KILL", "ID", client["id"])
+            assert await asyncio.wait_for(page.wait(), 10) is True  # listening again
+        finally:
+            page.close()
+            await feed.client.aclose()
+            admin.close()
+
+    as_page_event("203.0.113.66", "tab-1", lambda: asyncio.run(scenario()))
+    text = stream.getvalue()
+    assert "unknown event 0" in text and "Redis listener lost" in text
