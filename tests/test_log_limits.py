@@ -335,3 +335,28 @@ def test_reflex_starts_its_worker_tasks_through_the_detaching_wrapper(monkeypatc
     monkeypatch.setattr(token_manager, "ensure_task", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="token_manager.ensure_task"):
         logs.detach_reflex_worker_tasks()
+
+
+# The access line
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["text", "json"])
+def test_a_huge_url_makes_a_short_access_line(log_output, json_lines):
+    """Granian takes a request line of up to ~400 kB, and the access line is written for
+    every request whatever the client's budget (INFO): it used to carry 8 kB of the URL in
+    its message and, in JSON, the whole URL again in ``path``. Both are cut to
+    ``ACCESS_TARGET_MAX_CHARS`` (nothing needs more to recognise a request)."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from referral_app.api.app import api
+
+    stream = log_output(json_lines=json_lines)
+    with TestClient(api, client=("198.51.100.8", 50000)) as client:
+        client.get("/api/v1/" + "a" * 30_000, params={"q": "b" * 30_000})  # httpx: 64 kB at most
+    (line,) = [line for line in stream.getvalue().splitlines() if "referral_app.requests" in line]
+    assert len(line.encode()) < 2 * logs.ACCESS_TARGET_MAX_CHARS + 1000
+    if json_lines:
+        entry = json.loads(line)
+        assert entry["path"].startswith("/api/v1/aaa") and entry["status"] == 404

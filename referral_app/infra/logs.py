@@ -430,11 +430,16 @@ class _AccessLog:
             _log_request(scope, status, (time.perf_counter() - started) * 1000)
 
 
+# The URL in an access line, at most: that line is written for every request, past any
+# client's budget (INFO), and Granian takes a request line of up to ~400 kB.
+ACCESS_TARGET_MAX_CHARS = 1_000
+
+
 def _log_request(scope: Scope, status: int, duration_ms: float) -> None:
     method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
     query = safe_query(scope.get("query_string", b""))
     path = scope.get("path", "")
-    target = f"{path}?{query}" if query else path
+    target = _cut(f"{path}?{query}" if query else path, ACCESS_TARGET_MAX_CHARS)
     access_logger.log(
         logging.WARNING if status >= 500 else logging.INFO,
         "%s %s %s %.1f ms",
