@@ -8,7 +8,7 @@ from referral_app.components.head import head_components
 from referral_app.i18n import translate
 from referral_app.infra.hosts import warn_at_start
 from referral_app.infra.live import referral_feed
-from referral_app.infra.logs import configure_logging, frontend_exception_handler
+from referral_app.infra.logs import configure_logging, detach_reflex_worker_tasks, frontend_exception_handler
 from referral_app.infra.origins import guard_event_socket
 from referral_app.infra.sockets import bound_event_socket, on_socket_closed
 from referral_app.infra.state_mac import install as authenticate_stored_state
@@ -23,6 +23,7 @@ from referral_app.infra.webhooks import webhook_delivery
 from referral_app.settings import settings
 
 configure_logging()  # LOG_JSON, LOG_LEVEL; idempotent, so a second import does no harm
+detach_reflex_worker_tasks()  # Reflex's worker-wide tasks log as the server, not as the client that started them
 # Page state read back from Redis or disk is unpickled only with our MAC (infra/state_mac.py);
 # before the app exists, so before any state is read. Refuses to start if Reflex changed.
 authenticate_stored_state()

@@ -232,3 +232,135 @@ def test_reports_on_the_socket_itself_count_per_client_too(log_output, limiter):
     as_client("203.0.113.5", frontend_exception_handler, Exception("[SID: b] real"))
     assert "[SID: b] real" in stream.getvalue()
     assert stream.getvalue().count("[SID: a] noise") == settings.log_records_per_client_minute
+
+
+# Work that outlives the request or page event that started it
+
+
+def test_the_live_update_listener_started_by_a_flooding_client_still_reports_redis_trouble(log_output, limiter):
+    """The worker's one live-update listener is started by whichever page subscribes first,
+    so it used to run in that page event's context: every warning it wrote later (Redis
+    lost, for every page of the worker) counted against that one client, and a client that
+    had used up its budget silenced them. It runs in a context of its own."""
+    import asyncio
+    import uuid
+
+    import redis as sync_redis
+
+    from referral_app.infra.live import RedisFeed
+
+    from tests.test_state_mac import needs_redis, private_redis
+
+    if needs_redis.args[0]:
+        pytest.skip("needs redis-server")
+    stream = log_output()
+    prefix = f"test-logs-{uuid.uuid4().hex[:12]}"
+    flooder = logging.getLogger("test.flooder")
+
+    async def scenario():
+        feed = RedisFeed(redis_url, prefix=prefix)
+        page = await feed.subscribe(7)  # the first page of the worker: starts the listener
+        for n in range(settings.log_records_per_client_minute + 10):
+            flooder.warning("unknown event %d", n)  # the same client uses up its budget
+        admin = sync_redis.Redis.from_url(redis_url)
+        try:
+            for client in admin.client_list():
+                if client.get("name") == prefix and int(client["psub"]):
+                    admin.execute_command("CLIENT", "KILL", "ID", client["id"])
+            assert await asyncio.wait_for(page.wait(), 10) is True  # listening again
+        finally:
+            page.close()
+            await feed.client.aclose()
+            admin.close()
+
+    with private_redis() as redis_url:
+        as_page_event("203.0.113.66", "tab-1", lambda: asyncio.run(scenario()))
+    text = stream.getvalue()
+    assert "unknown event 0" in text and "Redis listener lost" in text
+
+
+def test_reflex_worker_tasks_started_by_a_flooding_client_still_report_redis_trouble(log_output, limiter):
+    """Reflex's state manager starts its worker-wide Redis subscriber (lock releases) from
+    the first page event that takes a lock, so the subscriber ran in that client's context:
+    its errors (Redis lost, for every tab of the worker) counted against that client, and a
+    client that had used up its budget silenced them. ``detach_reflex_worker_tasks`` (the
+    app calls it at import) starts them in a context that counts against nobody."""
+    import asyncio
+
+    import redis as sync_redis
+    from reflex.istate.manager import StateManager
+    from reflex_base.config import get_config
+
+    import referral_app.referral_app  # noqa: F401  (the app detaches Reflex's worker tasks at import)
+    from tests.test_state_mac import needs_redis, private_redis
+
+    if needs_redis.args[0]:
+        pytest.skip("needs redis-server")
+    stream = log_output()
+    flooder = logging.getLogger("test.flooder")
+    config = get_config()
+    with private_redis() as redis_url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REFLEX_REDIS_URL", redis_url)
+        patch.setattr(config, "redis_url", redis_url)
+        patch.setattr(config, "state_manager_mode", config.state_manager_mode)
+
+        async def scenario():
+            manager = StateManager.create()
+            manager._ensure_lock_task()  # as its first lock for a tab of this client does
+            await manager._ensure_lock_task_subscribed(timeout=10)
+            for n in range(settings.log_records_per_client_minute + 10):
+                flooder.warning("unknown event %d", n)  # the same client uses up its budget
+            admin = sync_redis.Redis.from_url(redis_url)
+            try:
+                admin.shutdown(nosave=True)  # this test's own redis-server goes away
+            except sync_redis.ConnectionError:
+                pass
+            deadline = time.monotonic() + 10
+            while "task error suppressed" not in stream.getvalue() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            manager._lock_task.cancel()
+
+        as_page_event("203.0.113.67", "tab-2", lambda: asyncio.run(scenario()))
+    text = stream.getvalue()
+    assert "unknown event 0" in text and "_subscribe_lock_updates: task error suppressed" in text
+
+
+def test_reflex_starts_its_worker_tasks_through_the_detaching_wrapper(monkeypatch):
+    """The guard: Reflex's worker-wide tasks still come from ``ensure_task`` in these modules,
+    with a ``task_context``; anything else stops the app at import."""
+    import importlib
+
+    import referral_app.referral_app  # noqa: F401
+
+    for name in logs._REFLEX_TASK_MODULES:
+        assert getattr(importlib.import_module(name).ensure_task, "referral_app_detached", False), name
+    import reflex.utils.token_manager as token_manager
+
+    monkeypatch.setattr(token_manager, "ensure_task", lambda *args, **kwargs: None)
+    with pytest.raises(RuntimeError, match="token_manager.ensure_task"):
+        logs.detach_reflex_worker_tasks()
+
+
+# The access line
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["text", "json"])
+def test_a_huge_url_makes_a_short_access_line(log_output, json_lines):
+    """Granian takes a request line of up to ~400 kB, and the access line is written for
+    every request whatever the client's budget (INFO): it used to carry 8 kB of the URL in
+    its message and, in JSON, the whole URL again in ``path``. Both are cut to
+    ``ACCESS_TARGET_MAX_CHARS`` (nothing needs more to recognise a request)."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from referral_app.api.app import api
+
+    stream = log_output(json_lines=json_lines)
+    with TestClient(api, client=("198.51.100.8", 50000)) as client:
+        client.get("/api/v1/" + "a" * 30_000, params={"q": "b" * 30_000})  # httpx: 64 kB at most
+    (line,) = [line for line in stream.getvalue().splitlines() if "referral_app.requests" in line]
+    assert len(line.encode()) < 2 * logs.ACCESS_TARGET_MAX_CHARS + 1000
+    if json_lines:
+        entry = json.loads(line)
+        assert entry["path"].startswith("/api/v1/aaa") and entry["status"] == 404

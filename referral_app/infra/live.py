@@ -23,6 +23,7 @@ websocket disconnects, see ``infra/sockets.py``), a newer subscription of the sa
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -210,7 +211,12 @@ class RedisFeed(ReferralFeed):
             return subscription
         if self._listener is None or self._listener.done():
             self._ready = asyncio.Event()
-            self._listener = asyncio.get_running_loop().create_task(self._listen(self._ready), name="live-updates")
+            # A context of its own: the listener serves every page of the worker for as long as
+            # it runs, so what it logs is the server's, not the first page's client's
+            # (infra/logs.py limits records by the client of the request or event they run in).
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen(self._ready), name="live-updates", context=contextvars.Context()
+            )
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(asyncio.shield(self._ready.wait()), READY_TIMEOUT_SECONDS)

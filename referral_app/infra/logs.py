@@ -430,11 +430,16 @@ class _AccessLog:
             _log_request(scope, status, (time.perf_counter() - started) * 1000)
 
 
+# The URL in an access line, at most: that line is written for every request, past any
+# client's budget (INFO), and Granian takes a request line of up to ~400 kB.
+ACCESS_TARGET_MAX_CHARS = 1_000
+
+
 def _log_request(scope: Scope, status: int, duration_ms: float) -> None:
     method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
     query = safe_query(scope.get("query_string", b""))
     path = scope.get("path", "")
-    target = f"{path}?{query}" if query else path
+    target = _cut(f"{path}?{query}" if query else path, ACCESS_TARGET_MAX_CHARS)
     access_logger.log(
         logging.WARNING if status >= 500 else logging.INFO,
         "%s %s %s %.1f ms",
@@ -506,11 +511,61 @@ def _client_ip_route_var() -> str | None:
     return str(RouteVar.CLIENT_IP)
 
 
+# True in a task that serves the whole worker (see detached_context): whatever started it.
+_detached: contextvars.ContextVar[bool] = contextvars.ContextVar("referral_app_log_detached", default=False)
+
+
+def detached_context() -> contextvars.Context:
+    """A copy of the current context in which records count against no client: for a task
+    that outlives the request or page event that happens to start it (a worker-wide Redis
+    subscriber), so that what it logs later is the server's, never silenced with that client."""
+    context = contextvars.copy_context()
+    context.run(_detached.set, True)
+    return context
+
+
+# Reflex's modules that start worker-wide tasks with ``reflex.utils.tasks.ensure_task``
+# (its lock-release and socket-record subscribers, its lost-and-found relay).
+_REFLEX_TASK_MODULES = ("reflex.istate.manager.redis", "reflex.utils.token_manager")
+
+
+def detach_reflex_worker_tasks() -> None:
+    """Make Reflex start its worker-wide tasks (``ensure_task``) in a :func:`detached_context`
+    unless it names a context itself; once. Reflex starts them from the first page event
+    that needs them, so they inherited that client's context and their errors (Redis lost,
+    for every tab of the worker) counted against it. ``RuntimeError`` if Reflex changed."""
+    import importlib
+    import inspect
+
+    from reflex.utils import tasks
+
+    original = tasks.ensure_task
+    if "task_context" not in inspect.signature(original).parameters:
+        raise RuntimeError("referral_app: reflex.utils.tasks.ensure_task has no task_context (infra/logs.py)")
+
+    @functools.wraps(original)
+    def ensure_task(*args, task_context=None, **kwargs):
+        return original(*args, task_context=detached_context() if task_context is None else task_context, **kwargs)
+
+    ensure_task.referral_app_detached = True  # type: ignore[attr-defined]
+    for name in _REFLEX_TASK_MODULES:
+        module = importlib.import_module(name)
+        current = getattr(module, "ensure_task", None)
+        if getattr(current, "referral_app_detached", False):
+            continue
+        if current is not original:
+            raise RuntimeError(f"referral_app: {name}.ensure_task is not Reflex's ensure_task (infra/logs.py)")
+        module.ensure_task = ensure_task
+
+
 def current_client() -> str | None:
     """The client (its :func:`~referral_app.infra.client_ip.client_key`) whose action is being
     handled: the page event's (Reflex's router data, which Reflex fills from the socket's
     resolved address, never from the client's payload), else the request's or websocket's;
-    ``None`` outside them or when the address is no IP address (all such would be one client)."""
+    ``None`` outside them, in a :func:`detached_context`, or when the address is no IP
+    address (all such would be one client)."""
+    if _detached.get():
+        return None
     address = None
     event_context = _reflex_event_context()
     if event_context is not None:

@@ -5,6 +5,7 @@ gets a fresh page, the app says so in its log and on /metrics."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 import uuid
@@ -80,3 +81,66 @@ def test_a_pickle_planted_in_redis_does_not_run_in_the_app(app_on_private_redis,
     assert set(planted) <= set(stored()) and set(stored().values()) == {b"RXS1"}, stored()
     assert rejected_on_metrics(app) >= 2
     assert "without a valid MAC were not unpickled" in app.log.read_text()
+
+
+def _messages(tab: EventSocket, seconds: float) -> str:
+    """Everything the app sent ``tab`` for ``seconds`` (answering its pings), as one text."""
+    received, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        message = tab.receive(left)
+        if message is None:
+            break
+        if message == "2":
+            tab.send("3")
+        received.append(message)
+    return "\n".join(received)
+
+
+def test_a_sealed_state_copied_into_another_tab_shows_that_tab_none_of_its_data(app_on_private_redis, app_db):
+    """The MAC does not bind a blob to its key: whoever can write to Redis can copy a signed-in
+    tab's sealed states under another tab's keys. That tab (no cookie, or another person's)
+    must be shown none of it: by a hydrate (the session check resets the states) nor by an
+    event sent without one (those handlers re-check the session, or touch no data)."""
+    from referral_app.domain import auth, sessions
+    from referral_app.state.profile import ProfileState
+    from tests.e2e.test_journey import new_phone
+
+    app, client = app_on_private_redis
+    phone = new_phone()
+    issued = auth.request_code(app_db, phone, "127.0.0.1")
+    user = auth.sign_in(app_db, phone, issued.code)
+    session = sessions.create_session(app_db, user.id)
+    app_db.rollback()
+
+    victim = EventSocket(app.port, origin=app.url, cookie=f"referral_session={session}")
+    try:
+        victim.emit(HYDRATE, {}, path="/profile")
+        seen = _messages(victim, 8)
+    finally:
+        victim.close()
+    assert phone in seen, "the victim's tab did not load the profile"
+    codes = re.findall(r'"invite_code_rx_state_":"([^"]+)"', seen)
+    assert codes, "the victim's tab got no invite code"
+    invite_code = codes[-1]
+
+    stolen = str(uuid.uuid4())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the app writes the states back as it releases the lock
+        keys = [key for key in client.scan_iter(f"{victim.token}_*") if not key.endswith(b"_lock")]
+        if keys and phone.encode() in b"".join(client.get(key) or b"" for key in keys):
+            break
+        time.sleep(0.2)
+    for key in keys:
+        client.set(stolen + key.decode()[len(victim.token):], client.get(key))
+
+    profile = ProfileState.get_full_name()
+    for first in ([(f"{profile}.shared", {"outcome": "copied"}), (f"{profile}.load_more", {})], [(HYDRATE, {})]):
+        for cookie in (None, "referral_session=not-a-session"):
+            attacker = EventSocket(app.port, origin=app.url, cookie=cookie, token=stolen)
+            try:
+                for name, payload in first:
+                    attacker.emit(name, payload, path="/profile")
+                shown = _messages(attacker, 5)
+            finally:
+                attacker.close()
+            assert phone not in shown and phone[-7:] not in shown and invite_code not in shown, (first, shown[:2000])
