@@ -249,7 +249,7 @@ def test_the_live_update_listener_started_by_a_flooding_client_still_reports_red
 
     from referral_app.infra.live import RedisFeed
 
-    from tests.test_state_mac import needs_redis, private_redis
+    from tests.private_services import needs_redis, private_redis_url as private_redis
 
     if needs_redis.args[0]:
         pytest.skip("needs redis-server")
@@ -292,7 +292,7 @@ def test_reflex_worker_tasks_started_by_a_flooding_client_still_report_redis_tro
     from reflex_base.config import get_config
 
     import referral_app.referral_app  # noqa: F401  (the app detaches Reflex's worker tasks at import)
-    from tests.test_state_mac import needs_redis, private_redis
+    from tests.private_services import needs_redis, private_redis_url as private_redis
 
     if needs_redis.args[0]:
         pytest.skip("needs redis-server")

@@ -12,11 +12,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import pickle
-import shutil
-import socket
-import subprocess
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,9 +21,8 @@ import referral_app.referral_app  # noqa: F401  (the app installs the MAC at imp
 from referral_app.infra import state_mac
 from referral_app.settings import settings
 from referral_app.state.login import LoginState
+from tests.private_services import needs_redis, private_redis_url
 
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")
 SITE_PACKAGES = Path(rx.__file__).resolve().parent.parent
 
 
@@ -60,38 +54,9 @@ def forged_with_our_magic(marker: Path) -> bytes:
     return state_mac.STATE.magic + state_mac.hkdf_sha256(b"guess", b"x") + payload
 
 
-@contextmanager
-def private_redis():
-    """A redis-server of this test's own on a free loopback port (no persistence); its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import redis
-
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                redis.Redis(port=port, socket_timeout=1).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the private redis-server did not start") from None
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def redis_url():
-    with private_redis() as url:
+    with private_redis_url() as url:
         yield url
 
 
@@ -267,10 +232,11 @@ def test_token_manager_records_planted_in_redis_are_not_unpickled(redis_url, tmp
     async def emit_update(update, token):
         emitted.append(token)
 
-    async def subscribed(client, before):
-        # More pattern subscriptions than before this listener (an earlier test's may linger).
+    async def publish_when_heard(client, channel, message):
+        # PUBLISH answers how many subscribers got the message: send it once the listener's
+        # own pattern is in place (PUBSUB NUMPAT also counts the token manager's other tasks).
         for _ in range(200):  # generous: a loaded machine
-            if await client.pubsub_numpat() > before:
+            if await client.publish(channel, message) >= 1:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("the listener did not subscribe")
@@ -288,17 +254,13 @@ def test_token_manager_records_planted_in_redis_are_not_unpickled(redis_url, tmp
             # A planted delta on the instance's channel is refused before unpickling (the
             # listener stops; Reflex's ensure_task restarts it); one the app sent arrives.
             channel = f"channel:{owner._get_lost_and_found_key(owner.instance_id)}"
-            before = await client.pubsub_numpat()
             listener = asyncio.create_task(owner._subscribe_lost_and_found_updates(emit_update))
-            await subscribed(client, before)
-            await client.publish(channel, exploit_blob(marker))
+            await publish_when_heard(client, channel, exploit_blob(marker))
             await asyncio.wait([listener], timeout=10)
             assert listener.done() and isinstance(listener.exception(), state_mac.BlobRejected)
-            before = await client.pubsub_numpat()
             listener = asyncio.create_task(owner._subscribe_lost_and_found_updates(emit_update))
-            await subscribed(client, before)
             record = LostAndFoundRecord(token="real", update=None)
-            await client.publish(channel, state_mac._AuthenticatedPickle.dumps(record))
+            await publish_when_heard(client, channel, state_mac._AuthenticatedPickle.dumps(record))
             for _ in range(100):
                 if emitted:
                     break

@@ -17,7 +17,8 @@ import reflex as rx
 from referral_app.state.login import LoginState
 from tests.e2e.conftest import RunningApp
 from tests.e2e.reflex_socket import EventSocket
-from tests.test_state_mac import REDIS_SERVER, exploit_blob, private_redis
+from tests.private_services import REDIS_SERVER, private_redis_url as private_redis
+from tests.test_state_mac import exploit_blob
 
 HYDRATE = f"{rx.State.get_full_name()}.hydrate_and_load"
 EVENT_PREFIX = "42/_event,"

@@ -9,9 +9,7 @@ gateway. The others call the handlers directly (tests/state/conftest.py).
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
@@ -24,9 +22,9 @@ from referral_app.models import CodeSend, ConfirmationCode, User
 from referral_app.settings import settings
 from referral_app.state import login as login_module
 from referral_app.state.login import LoginState
+from tests.private_services import REDIS_SERVER, private_redis_url
 from tests.state.conftest import make_state, run
 
-REDIS_SERVER = shutil.which("redis-server")
 LOCK_EXPIRATION_MS = 1000
 GATEWAY_SECONDS = 2.5  # longer than the lock lives
 PHONE, OTHER_PHONE = "+79123456789", "+79123456780"
@@ -45,27 +43,8 @@ def count(db, model) -> int:
 def redis_url():
     if REDIS_SERVER is None:
         pytest.skip("needs redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                redis.Redis(port=port, socket_timeout=1).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with private_redis_url() as url:
+        yield url
 
 
 class Page:
