@@ -103,6 +103,9 @@ def test_a_sealed_state_copied_into_another_tab_shows_that_tab_none_of_its_data(
     must be shown none of it: by a hydrate (the session check resets the states) nor by an
     event sent without one (those handlers re-check the session, or touch no data)."""
     from referral_app.domain import auth, sessions
+    from referral_app.infra.cookies import session_binding
+    from referral_app.infra.frontend import client_storage_key
+    from referral_app.state.base import SessionState
     from referral_app.state.profile import ProfileState
     from tests.e2e.test_journey import new_phone
 
@@ -115,7 +118,9 @@ def test_a_sealed_state_copied_into_another_tab_shows_that_tab_none_of_its_data(
 
     victim = EventSocket(app.port, origin=app.url, cookie=f"referral_session={session}")
     try:
-        victim.emit(HYDRATE, {}, path="/profile")
+        # With the binding its page keeps in localStorage for the cookie (referral_app/infra/cookies.py).
+        binding = {client_storage_key(SessionState, "session_binding"): session_binding(session)}
+        victim.emit(HYDRATE, {"vars": binding}, path="/profile")
         seen = _messages(victim, 8)
     finally:
         victim.close()
