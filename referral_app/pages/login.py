@@ -231,7 +231,7 @@ def login_page() -> rx.Component:
                         " ",
                         rx.text.strong(LoginState.phone_display, white_space="nowrap"),
                         id="code-sent-to",
-                        color_scheme=rx.cond(LoginState.send_failed, "red", "gray"),
+                        color_scheme="gray",  # the red error below names the failure once
                     ),
                     rx.text(t("login.subheading"), color_scheme="gray"),
                 ),
