@@ -17,7 +17,8 @@ reads it, with ``431 Request Header Fields Too Large`` (RFC 6585 §5) and:
   as far as their path is ``/``;
 * a short page in the visitor's language (``Accept-Language``, the catalogue's
   ``cookies_too_large.*``) whose script expires what it can see and reloads once; a
-  link does the same by hand.
+  link does the same by hand. Once that reload is spent (sessionStorage, a minute) the page
+  says so and points to the browser's settings instead of promising to reopen by itself.
 
 deploy/nginx/referral-proxy.conf answers the same way when nginx's own header buffer
 overflows first (its internal 494).
@@ -53,11 +54,23 @@ _SCRIPT = """(function () {
       document.cookie = name + "=; Max-Age=0; Path=/; Domain=" + host.slice(j).join(".");
     }
   }
+  var reloading = false;
   try {
     var key = "referral-cookies-cleared", last = Number(sessionStorage.getItem(key) || 0);
-    if (Date.now() - last > 60000) { sessionStorage.setItem(key, String(Date.now())); location.reload(); }
+    if (Date.now() - last > 60000) { sessionStorage.setItem(key, String(Date.now())); location.reload(); reloading = true; }
   } catch (error) {}
+  if (!reloading) {  // the one reload has been spent: no more promise that the page reopens itself
+    document.getElementById("clearing").hidden = true;
+    document.getElementById("stuck").hidden = false;
+  }
 })();"""
+# The page's look: inline, as the CSP's style-src 'unsafe-inline' allows (no file to fetch).
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:32rem;margin:0 auto;"
+    "padding:24px;line-height:1.5;color:#1c2024;background:#fff}"
+    ".app{margin:0;font-size:.875rem;color:#60646c}h1{margin:.25rem 0 1rem;font-size:1.5rem;line-height:1.25}"
+    "p{margin:0 0 1rem}a{color:#0d74ce}"
+)
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
 _HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
@@ -81,16 +94,17 @@ def cookie_header_bytes(scope: Scope) -> int:
 @lru_cache(maxsize=16)
 def page(language: str) -> bytes:
     """The 431 page in ``language`` (a catalogue's code)."""
+    app = html.escape(translate("app.title", language))
     title = html.escape(translate("cookies_too_large.title", language))
     text = html.escape(translate("cookies_too_large.text", language))
+    stuck = html.escape(translate("cookies_too_large.stuck", language))
     link = html.escape(translate("cookies_too_large.reload", language))
     return (
         f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title></head>\n"
-        '<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 3em auto; padding: 0 1em">\n'
-        f'<h1>{title}</h1>\n<p>{text}</p>\n<p><a href="/">{link}</a></p>\n'
-        f"<script>{_SCRIPT}</script>\n</body></html>\n"
+        f"<title>{title}</title><style>{_STYLE}</style></head>\n<body>\n"
+        f'<p class="app">{app}</p>\n<h1>{title}</h1>\n<p id="clearing">{text}</p>\n<p id="stuck" hidden>{stuck}</p>\n'
+        f'<p><a href="/">{link}</a></p>\n<script>{_SCRIPT}</script>\n</body></html>\n'
     ).encode()
 
 

@@ -48,18 +48,29 @@ def _phone_step() -> rx.Component:
     )
 
 
+def _demo_callout(code: rx.Component, **props) -> rx.Component:
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("message_square", aria_hidden="true")),
+        rx.callout.text(t("login.demo_notice"), " ", code),
+        color_scheme="blue",
+        width="100%",
+        **props,
+    )
+
+
 def _demo_code() -> rx.Component:
+    shown = (LoginState.demo_code != "") & (LoginState.code_dead == "")  # a dead code is not shown
+    if not settings.demo_mode:
+        return rx.cond(shown, _demo_callout(rx.code(LoginState.demo_code, id="demo-code", size="5", weight="bold")))
+    # While the gateway works, an invisible twin holds the box's place, so the code field and
+    # the button below do not move when the code arrives (the person may be typing).
+    placeholder = "0" * settings.code_length
     return rx.cond(
-        (LoginState.demo_code != "") & (LoginState.code_dead == ""),  # a dead code is not shown
-        rx.callout.root(
-            rx.callout.icon(rx.icon("message_square", aria_hidden="true")),
-            rx.callout.text(
-                t("login.demo_notice"),
-                " ",
-                rx.code(LoginState.demo_code, id="demo-code", size="5", weight="bold"),
-            ),
-            color_scheme="blue",
-            width="100%",
+        shown,
+        _demo_callout(rx.code(LoginState.demo_code, id="demo-code", size="5", weight="bold")),
+        rx.cond(
+            LoginState.sending,
+            _demo_callout(rx.code(placeholder, size="5", weight="bold"), visibility="hidden", aria_hidden="true"),
         ),
     )
 
@@ -119,11 +130,13 @@ def _code_step() -> rx.Component:
                         rx.cond(
                             LoginState.sending,
                             rx.hstack(
-                                rx.spinner(size="1"),
+                                # Fixed size, level with the first line: a wrapping late text
+                                # neither squeezes it nor moves the text's left edge.
+                                rx.spinner(size="1", flex_shrink="0", margin_top="4px"),
                                 rx.text(LoginState.sending_text, size="2", color_scheme=rx.cond(LoginState.sms_late, "amber", "gray")),
                                 id="sms-status",
                                 role="status",
-                                align="center",
+                                align="start",
                             ),
                             rx.text(LoginState.code_expires_text, id="code-expires", size="2", color_scheme="gray"),
                         ),
@@ -213,7 +226,13 @@ def login_page() -> rx.Component:
                 rx.heading(rx.cond(in_code_step, t("login.code_heading"), t("login.heading")), size="7", as_="h1"),
                 rx.cond(
                     in_code_step,
-                    rx.text(t("login.code_sent_to"), " ", rx.text.strong(LoginState.phone_display, white_space="nowrap"), color_scheme="gray"),
+                    rx.text(
+                        LoginState.code_sent_text,
+                        " ",
+                        rx.text.strong(LoginState.phone_display, white_space="nowrap"),
+                        id="code-sent-to",
+                        color_scheme="gray",  # the red error below names the failure once
+                    ),
                     rx.text(t("login.subheading"), color_scheme="gray"),
                 ),
                 spacing="2",

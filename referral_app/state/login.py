@@ -107,6 +107,15 @@ class LoginState(SessionState):
         return translate("login.sms_late" if self.sms_late else "login.sms_sending", self.language)
 
     @rx.var
+    def code_sent_text(self) -> str:
+        """The line under the code step's heading: sending, could not send, or sent."""
+        if self.sending:
+            return translate("login.code_sending_to", self.language)
+        if self.send_failed:
+            return translate("login.code_send_failed_to", self.language)
+        return translate("login.code_sent_to", self.language)
+
+    @rx.var
     def resend_text(self) -> str:
         if self.resend_in > 0:
             return translate("login.resend_in", self.language, time=clock_text(self.resend_in))

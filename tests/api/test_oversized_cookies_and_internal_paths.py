@@ -70,6 +70,22 @@ def test_over_https_clear_site_data_and_the_host_cookie_expired_as_it_was_set(cl
     assert not any(value.startswith("__Host-") and "Domain=" in value for value in expired)
 
 
+def test_the_page_is_styled_and_named_within_its_csp(client, monkeypatch):
+    """A readable page (designer's review): an inline <style>, which the page's CSP allows,
+    the app's name above the title, and the text for a spent reload kept hidden."""
+    monkeypatch.setattr(settings, "trusted_proxies", (CLIENT_ADDRESS[0],))
+    headers = {"Cookie": jar(12_000), "X-Forwarded-Proto": "https", "Accept-Language": "ru"}
+    response = client.get("/", headers=headers)
+    assert response.status_code == 431 and response.headers["clear-site-data"] == '"cookies"'
+    csp = response.headers["content-security-policy"]
+    assert "style-src 'unsafe-inline'" in csp and "default-src 'none'" in csp
+    head = response.text.split("</head>")[0]
+    assert "<style>" in head and "max-width:32rem" in head and "system-ui" in head and "padding:24px" in head
+    body = response.text.split("<body>")[1]
+    assert body.index(translate("app.title", "ru")) < body.index("<h1>")
+    assert f'<p id="stuck" hidden>{translate("cookies_too_large.stuck", "ru")}</p>' in body
+
+
 def test_a_normal_cookie_header_and_a_signed_in_user_pass(client):
     token = sign_in(client, PHONE_A)
     headers = {"Authorization": f"Bearer {token}", "Cookie": jar(5000)}  # two 3 kB cookies

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from tests.conftest import create_test_database
 from tests.domain.test_sms import Gateway
 from tests.e2e.conftest import RunningApp
-from tests.e2e.test_recovery import PrivateRedis
+from tests.private_services import PrivateRedis
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -72,17 +72,29 @@ def new_phone() -> str:
 def test_a_gateway_slower_than_the_state_lock_still_signs_in(app, gateway, new_context):
     gateway.script = [("slow", GATEWAY_SECONDS)]
     page = new_context().new_page()
+    page.set_viewport_size({"width": 375, "height": 812})  # a phone: the late text wraps
     page.goto(app.url + "/")
     page.fill("#phone-input", new_phone())
     page.click("#request-code-button")
 
     # The code step at once, saying the SMS is on its way, then that it is late; no countdown yet.
     expect(page.locator("#sms-status")).to_be_visible(timeout=3000)
+    expect(page.locator("#code-sent-to")).to_contain_text("Sending a code by SMS to")
     expect(page.locator("#code-expires")).to_have_count(0)
-    expect(page.locator("#sms-status")).to_contain_text(re.compile("longer than usual"), timeout=5000)
+    status = page.locator("#sms-status")
+    sending_left = status.locator(":scope > *").last.bounding_box()["x"]
+    expect(status).to_contain_text(re.compile("longer than usual"), timeout=5000)
+    # The spinner keeps its size as the late text wraps, and the text its left edge.
+    spinner = status.locator(".rt-Spinner").bounding_box()
+    assert spinner["width"] >= 11, spinner
+    assert abs(status.locator(":scope > *").last.bounding_box()["x"] - sending_left) <= 1
+    field_top = page.locator("#code-input").bounding_box()["y"]
 
     code = page.locator("#demo-code")
     expect(code).to_have_text(re.compile(r"^\d{4}$"), timeout=15_000)
+    expect(page.locator("#code-sent-to")).to_contain_text("We sent a code by SMS to")
+    # The demo code's box had its place held: the field the person may be typing in stays put.
+    assert abs(page.locator("#code-input").bounding_box()["y"] - field_top) <= 1
     countdown = page.locator("#code-expires")
     expect(countdown).to_be_visible()
     first = countdown.inner_text()
@@ -101,6 +113,7 @@ def test_a_failing_gateway_is_named_and_the_resend_works(app, gateway, new_conte
 
     expect(page.locator("#error-message")).to_have_text("The SMS could not be sent. Ask for a new code.", timeout=15_000)
     expect(page.locator("#demo-code")).to_have_count(0)
+    expect(page.locator("#code-sent-to")).to_contain_text("Could not send the SMS to")
     resend = page.locator("#resend-code-button")
     expect(resend).to_be_enabled()  # at once: the failed send holds no cooldown
     started = time.monotonic()

@@ -232,6 +232,31 @@ def test_a_late_sms_is_named_and_the_countdown_waits_for_the_gateway(db, monkeyp
     assert state.code_left == settings.code_ttl_seconds and state.demo_code
 
 
+class HeadingSender(TimedSender):
+    """Notes the line under the code step's heading while the gateway works."""
+
+    async def send(self, phone_number: str, text: str) -> None:
+        await self.gateway.send(phone_number, text)
+        self.seen.append(self.state.code_sent_text)
+
+
+def test_the_line_under_the_heading_follows_the_send(db, monkeypatch, send_limits):
+    """Not "we sent a code" while it is on its way, nor after it failed (designer's review)."""
+    state = make_state(LoginState)
+    state.language = "ru"
+    sender = HeadingSender(state, 0.2)
+    monkeypatch.setattr(login_module, "sms_sender", sender)
+    run(state.request_code({"phone": PHONE}))
+    assert sender.seen == [translate("login.code_sending_to", "ru")] == ["Отправляем код в SMS на номер"]
+    assert state.code_sent_text == translate("login.code_sent_to", "ru")
+
+    monkeypatch.setattr(login_module, "sms_sender", _failing_sender())
+    state = make_state(LoginState)
+    run(state.request_code({"phone": OTHER_PHONE}))
+    assert state.send_failed
+    assert state.code_sent_text == translate("login.code_send_failed_to", "en") == "Could not send the SMS to"
+
+
 def _failing_sender() -> WebhookSmsSender:
     with socket.socket() as probe:  # a port that was free a moment ago and is closed now
         probe.bind(("127.0.0.1", 0))
