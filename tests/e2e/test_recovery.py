@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import another_app
-from tests.faults.conftest import PG_BIN, REDIS_SERVER, PrivatePostgres, PrivateRedis, _as_postgres  # noqa: F401 (test_scale_out)
+from tests.private_services import PG_BIN, REDIS_SERVER, PrivatePostgres, PrivateRedis, _as_postgres  # noqa: F401 (test_scale_out)
 
 OUTAGE_SEEN_WITHIN_S = 10
 RECOVERY_WITHIN_S = 30
