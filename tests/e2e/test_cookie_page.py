@@ -8,16 +8,13 @@ middleware itself is tested in tests/api/test_oversized_cookies_and_internal_pat
 
 from __future__ import annotations
 
-from playwright.sync_api import sync_playwright
-
 from referral_app.i18n import translate
 from referral_app.infra.cookie_limit import _HEADERS, page
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 URL = "http://app.example.test/"
 
 
-def test_after_its_one_reload_the_page_no_longer_promises_to_reopen():
+def test_after_its_one_reload_the_page_no_longer_promises_to_reopen(browser):
     loads = []
     headers = {name.decode(): value.decode() for name, value in _HEADERS}
 
@@ -25,19 +22,17 @@ def test_after_its_one_reload_the_page_no_longer_promises_to_reopen():
         loads.append(route.request.url)
         route.fulfill(status=431, headers=headers, body=page("en"))
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.route(URL, answer)
-            tab = context.new_page()
-            tab.goto(URL)
-            # The first load reloads once; the second sees the spent reload and says so.
-            tab.wait_for_selector("#stuck", state="visible", timeout=15000)
-            assert tab.is_hidden("#clearing")
-            assert tab.inner_text("#stuck") == translate("cookies_too_large.stuck", "en")
-            tab.wait_for_timeout(1500)
-            assert len(loads) == 2  # one reload, no loop
-            assert tab.evaluate("getComputedStyle(document.body).maxWidth") == "512px"
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        context.route(URL, answer)
+        tab = context.new_page()
+        tab.goto(URL)
+        # The first load reloads once; the second sees the spent reload and says so.
+        tab.wait_for_selector("#stuck", state="visible", timeout=15000)
+        assert tab.is_hidden("#clearing")
+        assert tab.inner_text("#stuck") == translate("cookies_too_large.stuck", "en")
+        tab.wait_for_timeout(1500)
+        assert len(loads) == 2  # one reload, no loop
+        assert tab.evaluate("getComputedStyle(document.body).maxWidth") == "512px"
+    finally:
+        context.close()
