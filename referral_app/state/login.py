@@ -76,6 +76,7 @@ class LoginState(SessionState):
     _outgoing: str = ""  # the number a send was asked for, until send_code takes it
     _send_id: int = 0  # the latest send the page waits for
     _sending_until: float = 0.0
+    _requesting_until: float = 0.0  # a code request in flight counts as busy until then
     _ticking: bool = False
 
     # --- Texts (computed in the page's language) -------------------------------------
@@ -196,8 +197,12 @@ class LoginState(SessionState):
     def on_load(self):
         """Choose the language; show the invitation of ``?ref=`` and an ended session; send
         a signed-in visitor to the profile."""
-        # Whatever was in flight when the page was left is over now.
-        self.requesting = self.confirming = self._ticking = False
+        # Whatever was in flight when the page was left is over now; a code request handed to
+        # send_code (a background event) is not, until its deadline: the page's on_load can
+        # arrive between two presses of Enter, and the second must still find it busy.
+        self.confirming = self._ticking = False
+        if time.time() > self._requesting_until:
+            self.requesting = False
         if self.step == "done":  # signed in here before: this is a new sign-in
             self.step, self.phone_number, self.demo_code = "phone", "", ""
             self._clear_error()
@@ -263,6 +268,7 @@ class LoginState(SessionState):
             return
         self._clear_error()
         self.requesting = True
+        self._requesting_until = time.time() + settings.sms_send_timeout_seconds + SEND_GRACE_SECONDS
         self._outgoing = phone_number
         self._send_id += 1  # a result for an older id is stale: the page has moved on
         yield LoginState.send_code
