@@ -6,7 +6,7 @@ port of the same host: "same-site", so ``SameSite=Lax`` cookies still come along
 not act with the visitor's cookies. Allowed are:
 
 * the app's own origin: ``PUBLIC_URL``'s when that is set, else the request's own scheme,
-  host and port (the scheme as a trusted proxy reports it, see ``infra/proxy.py``);
+  host and port (the scheme as a trusted proxy reports it, see ``infra/client_ip.py``);
 * the origins listed in ``ALLOWED_ORIGINS``.
 
 Nothing else. :func:`origin_allowed` is the policy; it is applied to the websocket handshake
