@@ -3,7 +3,7 @@
 Reflex 0.10.1 writes the backend's address into the built JavaScript (``.web/env.json``,
 bundled as ``assets/reflex-env-<hash>.js``): ``api_url`` (default
 ``http://localhost:<backend_port>``) with ``/_event`` (websocket), ``/_upload`` and
-``/ping``. At run time ``getBackendURL`` in ``.web/utils/state.js`` swaps a ``localhost``
+``/ping``. At run time ``getBackendURL`` (in Reflex's ``.web/utils/state`` script) swaps a ``localhost``
 (or ``0.0.0.0``/``::``) host name for the page's host name, and over https also drops the
 port, but over http it keeps the port the build was made with. So a build served on
 another port (two instances from one checkout, a proxy on port 8080, a container published
@@ -15,7 +15,7 @@ is read at build time).
 API, the same hook Reflex's own ``EmbedPlugin`` uses) that, at compile time, makes
 ``getBackendURL`` take the page's port as well as its host name, also over https.
 An ``api_url`` with a real host name is left alone, so a backend on another origin
-still works. The rewrite of Reflex's ``state.js`` reaches into Reflex's internals, so it
+still works. The rewrite of Reflex's script reaches into Reflex's internals, so it
 lives in ``infra/framework/reflex_frontend.py`` (the build stops there if Reflex changed the
 function), as does the start of Reflex's production server for :func:`serve_prebuilt`.
 
@@ -80,5 +80,5 @@ def serve_prebuilt(host: str, port: int, root: Path | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    reflex_frontend.run_backend_prod(host, port)
+    reflex_frontend.start_prod_server(host, port)
     return 0

@@ -9,13 +9,12 @@ Three reaches, for ``infra/frontend.py`` and ``infra/static_pages.py``:
   with :class:`FrontendPatchError` instead of shipping a frontend that talks to the wrong
   place. :data:`SAME_DOMAIN_HOSTNAMES` are the host names that function replaces.
 * :func:`static_dir`: where Reflex puts the compiled pages (``reflex.utils.prerequisites``).
-* :func:`run_backend_prod`: what ``reflex run --env prod --single-port`` does after its build
+* :func:`start_prod_server`: what ``reflex run --env prod --single-port`` does after its build
   step (``reflex.reflex._run_prod``): its environment flags, the persistent config
   (``Config._set_persistent``) and ``reflex.utils.exec.run_backend_prod`` with the compiled
   frontend mounted.
 
-Guard tests: ``tests/framework/test_reflex_frontend.py`` (and ``tests/deploy/test_frontend.py``,
-which builds the frontend).
+Guard tests: ``tests/framework/test_reflex_frontend.py`` (the patched function is run in Node.js).
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ def static_dir() -> Path:
     return prerequisites.get_web_dir() / constants.Dirs.STATIC
 
 
-def run_backend_prod(host: str, port: int) -> None:
+def start_prod_server(host: str, port: int) -> None:
     """Run Reflex's production backend (Granian, ``GRANIAN_WORKERS`` workers) on ``host:port``
     with the compiled frontend mounted beside it, without compiling; returns when it stops."""
     from reflex_base import constants

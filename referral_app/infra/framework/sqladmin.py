@@ -34,7 +34,8 @@ _MODULE = "sqladmin"
 
 
 def _check_action_hook() -> None:
-    expect(parameters(getattr(Admin, "_handle_action_decorated_func", None)) == ["self", "func", "view", "view_instance"],
+    hook = getattr(Admin, "_handle_action_decorated_func", None)
+    expect(parameters(hook) == ["self", "func", "view", "view_instance"],
            "sqladmin", "Admin._handle_action_decorated_func(self, func, view, view_instance)", _MODULE)
 
     @action(name="probe")
