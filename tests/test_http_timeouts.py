@@ -8,7 +8,8 @@ import asyncio
 import inspect
 import json
 
-from referral_app.infra.server import BodyTimeoutMiddleware, granian_http1_settings, use_http_timeouts
+from referral_app.infra.asgi import BodyWatch
+from referral_app.infra.server import granian_http1_settings, use_http_timeouts
 from referral_app.settings import settings
 
 
@@ -85,7 +86,7 @@ def run_guarded(receive_messages, delay: float) -> list[dict]:
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/api/v1/x/", "headers": []}
-        await BodyTimeoutMiddleware(app)(scope, receive, send)
+        await BodyWatch(app)(scope, receive, send)
 
     asyncio.run(main())
     return sent

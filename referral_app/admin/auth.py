@@ -291,8 +291,8 @@ class StaffAuth(AuthenticationBackend):
 
     def __init__(self) -> None:  # no SessionMiddleware: the session lives in the database
         # Outermost inside the staff console's own app (whose error page would answer 500 before
-        # anything outside it sees the error): the database down is a 503 (api/errors.py).
-        from referral_app.api.errors import DatabaseUnavailableGuard
+        # anything outside it sees the error): the database down is a 503 (infra/responses.py).
+        from referral_app.infra.responses import DatabaseUnavailableGuard
 
         self.middlewares = [Middleware(DatabaseUnavailableGuard, plain_text=True), Middleware(AdminGuard)]
 
