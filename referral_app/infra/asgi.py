@@ -53,12 +53,18 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
 # --- The body as it arrives: too slow (408), or cut by the server (400) -----------------
 
 
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+
 def _may_have_body(scope: Scope) -> bool:
     """False for a ``GET`` or ``HEAD`` whose head announces no body (neither ``Content-Length``
     nor ``Transfer-Encoding``: RFC 9112 §6.3), which the watch below has nothing to do for."""
     if scope["method"] not in ("GET", "HEAD"):
         return True
-    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
+    for name, _ in scope["headers"]:
+        if name.lower() in _BODY_HEADERS:
+            return True
+    return False
 
 
 class BodyWatch:

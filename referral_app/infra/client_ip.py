@@ -51,6 +51,7 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+@lru_cache(maxsize=4096)  # twice per request (the proxy-header middleware, the access log)
 def client_address(host: str | None) -> str:
     """An address in its one text form (``2001:db8::7``, IPv4 for ``::ffff:a.b.c.d``), or ``unknown``."""
     address = _parse(host or "")
