@@ -186,7 +186,7 @@ class AdminGuard:
             session = _bound(values, _submitted_field(scope, body, BINDING_FIELD, BINDING_HEADER))
         elif len(values) > 1 and not path.startswith("/statics/"):
             if cookies.read_cookie(header, RETRY_COOKIE, secure) is None:
-                # A sibling's copy beside ours: TossedCookieCleanup deletes it with this answer.
+                # A sibling's copy beside ours: the request gate (infra/gate.py) deletes it with this answer.
                 await _once_more(scope, secure)(scope, receive, send)
                 return
             session = None

@@ -127,7 +127,7 @@ def resolve(scope: Scope, trusted_proxies: tuple[str, ...] | None = None) -> Sco
 
 
 class ProxyHeadersMiddleware:
-    """Pure ASGI, outermost of the app's own middleware (``api/app.py``): resolves the
+    """Pure ASGI, outermost of the app's own middleware (``infra/stack.py``): resolves the
     client and scheme once, for everything behind it."""
 
     def __init__(self, app: ASGIApp) -> None:

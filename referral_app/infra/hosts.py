@@ -150,7 +150,8 @@ def startup_warnings() -> list[str]:
     """
     warnings = []
     public = urlsplit(settings.public_url) if settings.public_url else None
-    if public is not None and public.scheme.lower() == "http" and not is_loopback_host(public.hostname or "", subdomains=True):
+    plain_http = public is not None and public.scheme.lower() == "http"
+    if plain_http and not is_loopback_host(public.hostname or "", subdomains=True):
         warnings.append(
             f"PUBLIC_URL={settings.public_url} is plain HTTP: session cookies cannot be Secure or __Host-, "
             "so anyone on the network can read them and a sibling subdomain can set its own; "
