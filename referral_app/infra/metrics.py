@@ -210,6 +210,8 @@ class MetricsMiddleware:
         self.routes = routes
         self.canonical_path = canonical_path
         self.templates: dict[tuple, str] = {}
+        # The labelled series, as prometheus_client's labels() would find them (it takes a lock).
+        self.series: dict[tuple, tuple] = {}
 
     def _template(self, probe: Scope) -> str:
         routes = list(self.routes())
@@ -247,5 +249,12 @@ class MetricsMiddleware:
                 route = self._template(probe)
             except Exception:  # noqa: BLE001 - a metric must never fail a request
                 route = "unmatched"
-            REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(method, route, str(status)).inc()
+            key = (method, route, status)
+            series = self.series.get(key)
+            if series is None:
+                series = (REQUEST_SECONDS.labels(method, route), REQUESTS.labels(method, route, str(status)))
+                if len(self.series) >= self.MAX_REMEMBERED:
+                    self.series.clear()
+                self.series[key] = series
+            series[0].observe(time.perf_counter() - started)
+            series[1].inc()
