@@ -12,9 +12,10 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
 from referral_app.api import browser_session, health, routes
-from referral_app.api.errors import error_response, install_error_handlers
+from referral_app.api.errors import install_error_handlers
 from referral_app.infra import metrics
 from referral_app.infra.client_ip import request_client_ip
+from referral_app.infra.responses import error_response
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.

@@ -20,7 +20,8 @@ from referral_app.i18n import choose_language, translate, use_language
 from referral_app.infra import cookies
 from referral_app.infra.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 
-logger = logging.getLogger("referral_app.api.errors")  # the name these lines always had
+# The logger these lines always had (a log query may select them by it).
+logger = logging.getLogger("referral_app.api.errors")
 API_PREFIX = "/api/"
 
 
