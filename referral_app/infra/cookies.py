@@ -22,7 +22,8 @@ never says which is whose (RFC 6265 §5.4). Two rules keep that harmless:
   visitor has no binding there and signs nobody in; beside the visitor's own it is passed
   over. The staff console does the same with a random binding its login page keeps in
   ``localStorage`` and sends with every form (``admin/auth.py``).
-* **A tossed copy is removed at once** (``infra/gate.py``, with :func:`tossed_cookies` and :func:`deletions`): a request that carries
+* **A tossed copy is removed at once** (the request gate, ``infra/gate.py``, with
+  :func:`tossed_cookies` and :func:`deletions`): a request that carries
   one of the app's cookie names twice (or, over HTTPS, the plain name at all) gets
   ``Set-Cookie`` deletions for that name with ``Domain`` set to the request's host and to
   each of its parent domains, on every path prefix of its path, and host-only on every path
