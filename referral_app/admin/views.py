@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 
 from markupsafe import Markup, escape
-from sqladmin import ModelView, action, expose
+from sqladmin import action, expose
 from sqlalchemy import BigInteger, Integer, Select, SmallInteger, false, func, or_, select
 from sqlalchemy.orm import aliased
 from sqladmin.helpers import get_primary_keys, object_identifier_values
@@ -43,6 +43,7 @@ from referral_app.domain import audit, insights, sessions, users, webhooks
 from referral_app.domain.audit import StaffActor
 from referral_app.domain.clock import utcnow
 from referral_app.infra.db import session_scope
+from referral_app.infra.framework.sqladmin import GuardedModelView
 from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookAttempt, WebhookEvent
 
 
@@ -125,7 +126,7 @@ async def audit_export(request: Request, action: str) -> int:
     return await asyncio.to_thread(write)
 
 
-class ReadOnlyView(ModelView):
+class ReadOnlyView(GuardedModelView):
     list_template = "list.html"  # sqladmin's, with the filters under the table on a phone
     column_labels = LABELS
     can_create = False
@@ -152,10 +153,9 @@ class ReadOnlyView(ModelView):
                 apply(db, pk, actor)
         return self.back(request)
 
-    def _stmt_by_identifier(self, identifier: str) -> Select:
-        # sqladmin builds every by-id query here (details, edit, delete, file routes).
+    def check_identifier(self, identifier: str) -> None:
+        """Before every by-id query (details, edit, delete, file routes): 404 unless it could be an id."""
         _check_identifier(self.model, identifier)
-        return super()._stmt_by_identifier(identifier)
 
     def search_query(self, stmt: Select, term: str) -> Select:
         """The search box's hook in sqladmin: override :meth:`literal_search` instead."""
@@ -165,7 +165,7 @@ class ReadOnlyView(ModelView):
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """Rows where a searchable column contains ``term`` (case-insensitive, literally)."""
-        columns = [getattr(self.model, name) for name in self._search_fields]
+        columns = self.searchable_columns()
         return stmt.where(or_(false(), *(column.icontains(term, autoescape=True) for column in columns)))
 
 

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from referral_app.infra import cookies
-from referral_app.infra.db import session_scope
 from referral_app.infra.origins import origin_allowed, source_origin
 from referral_app.domain import sessions
 from referral_app.domain.errors import DomainError
+from referral_app.services import auth
 
 
 class OriginNotAllowed(DomainError):
@@ -42,27 +42,25 @@ class ClaimIn(BaseModel):
 
 
 @router.post("/")
-def claim_session(body: ClaimIn, request: Request) -> Response:
+async def claim_session(body: ClaimIn, request: Request) -> Response:
     """Trade the claim issued by the sign-in page for the session cookie.
 
     Answers 200 ``{"binding": "..."}``: the session's binding (``infra/cookies.py``), which
     the page keeps in its ``localStorage`` and presents with the cookie from then on.
     """
-    with session_scope() as db:
-        token = sessions.claim_browser_session(db, body.claim)
+    token = await auth.claim_browser_session(body.claim)
     response = JSONResponse({"binding": cookies.session_binding(token)}, headers={"Cache-Control": "no-store"})
     response.raw_headers.append((b"set-cookie", cookies.session_cookie(token, cookies.is_secure(request.scope))))
     return response
 
 
 @router.delete("/")
-def drop_session(request: Request) -> Response:
+async def drop_session(request: Request) -> Response:
     """Revoke the cookie's session (if any) and remove the cookie."""
     secure = cookies.is_secure(request.scope)
     token = cookies.session_token_from_header(cookies.cookie_header(request.scope), secure)
     if token:
-        with session_scope() as db:
-            sessions.revoke_session(db, token)
+        await auth.sign_out(token, require_live=False)
     response = Response(status_code=204)
     response.raw_headers.append((b"set-cookie", cookies.expired_session_cookie(secure)))
     return response

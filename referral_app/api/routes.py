@@ -1,14 +1,12 @@
-"""The REST routes: each parses the request, calls the domain, shapes the answer.
+"""The REST routes: each parses the request, calls one service, shapes the answer.
 
-Each route does its database work in one worker thread with one session, handed to the
-thread pool once from an async route. (A sync route would cost a second hand-off: FastAPI
-validates a sync route's answer in the pool too.)
+Routes are async: the service hands its database work to a worker thread once. (A sync
+route would cost a second hand-off: FastAPI validates a sync route's answer in the pool too.)
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from fastapi.concurrency import run_in_threadpool
 
 from referral_app.api.dependencies import ClientIp, Token
 from referral_app.api.schemas import (
@@ -23,14 +21,9 @@ from referral_app.api.schemas import (
     RequestCodeOut,
     TokenOut,
 )
-from referral_app.infra.db import read_scope, session_scope
-from referral_app.domain import auth, referrals, sessions
-from referral_app.domain.codes import IssuedCode
-from referral_app.domain.errors import Unavailable
 from referral_app.domain.referrals import ReferralPage
-from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
-from referral_app.infra.live import referral_feed
+from referral_app.services import auth, profile as profiles, referrals
 from referral_app.settings import settings
 
 BAD_REQUEST = {400: {"model": ErrorOut, "description": "Malformed input or a broken rule."}}
@@ -75,26 +68,7 @@ async def request_code(body: RequestCodeIn, ip: ClientIp) -> RequestCodeOut:
     The answer waits for the SMS gateway's acceptance (at most `SMS_SEND_TIMEOUT_SECONDS`),
     and `expires_in` counts from it, so it is exact. A gateway that fails or misses the
     deadline gives 503 `sms.unavailable` with `Retry-After`, and no code."""
-
-    def issue() -> IssuedCode:
-        with session_scope() as db:
-            return auth.request_code(db, body.phone_number, ip)
-
-    def withdraw() -> None:
-        with session_scope() as db:
-            auth.code_not_sent(db, issued)
-
-    def accept() -> None:
-        with session_scope() as db:
-            auth.code_accepted(db, issued, accepted_at)
-
-    issued = await run_in_threadpool(issue)
-    try:
-        accepted_at = await auth.send_code(issued, sms_sender)
-    except Unavailable:
-        await run_in_threadpool(withdraw)
-        raise
-    await run_in_threadpool(accept)
+    issued = await auth.request_code(body.phone_number, ip)
     return RequestCodeOut(
         confirmation_code=issued.code if settings.demo_mode else None, expires_in=issued.ttl_seconds
     )
@@ -103,39 +77,21 @@ async def request_code(body: RequestCodeIn, ip: ClientIp) -> RequestCodeOut:
 @router.post("/auth/auth_code/", tags=["auth"], response_model=TokenOut, responses={**BAD_REQUEST, **NOT_JSON})
 async def auth_code(body: AuthCodeIn) -> TokenOut:
     """Check the code and sign in; the first sign-in of a phone creates the user."""
-
-    def sign_in() -> str:
-        with session_scope() as db:
-            user = auth.sign_in(db, body.phone_number, body.confirmation_code)
-            return sessions.create_session(db, user.id)
-
-    return TokenOut(token=await run_in_threadpool(sign_in))
+    return TokenOut(token=await auth.sign_in(body.phone_number, body.confirmation_code))
 
 
 @router.post("/auth/logout/", tags=["auth"], status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
 async def logout(token: Token) -> Response:
     """End the session of the token (in the browser too, if it is the same session)."""
-
-    def revoke() -> None:
-        with session_scope() as db:
-            sessions.authenticated_user_id(db, token)
-            sessions.revoke_session(db, token)
-
-    await run_in_threadpool(revoke)
+    await auth.sign_out(token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/profile/me/", tags=["profile"], response_model=ProfileOut, responses=UNAUTHORIZED)
 async def profile(token: Token) -> ProfileOut:
     """Your profile with the first page of the users who entered your code."""
-
-    def read() -> tuple[referrals.Profile, ReferralPage]:
-        with read_scope() as db:
-            user_id = sessions.authenticated_user_id(db, token)
-            me = referrals.get_profile(db, user_id)
-            return me, referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
-
-    me, page = await run_in_threadpool(read)
+    view = await profiles.read_profile(token)
+    me, page = view.profile, view.first_page
     return ProfileOut(
         phone_number=me.phone_number,
         invite_code=me.invite_code,
@@ -155,13 +111,7 @@ async def profile(token: Token) -> ProfileOut:
 )
 async def referral_page(token: Token, cursor: str | None = None, limit: int = 20) -> ReferralPageOut:
     """One page of the users who entered your code, newest first (`limit` 1–100)."""
-
-    def read() -> ReferralPage:
-        with read_scope() as db:
-            user_id = sessions.authenticated_user_id(db, token)
-            return referrals.list_referrals(db, user_id, cursor=cursor, limit=limit)
-
-    page = await run_in_threadpool(read)
+    page = await profiles.referral_page(token, cursor=cursor, limit=limit)
     return ReferralPageOut(items=_items(page), next_cursor=page.next_cursor)
 
 
@@ -173,13 +123,7 @@ async def referral_page(token: Token, cursor: str | None = None, limit: int = 20
 )
 async def activate_invite(body: ActivateInviteIn, token: Token) -> ActivateInviteOut:
     """Enter another user's invite code: once, never your own, never one of your referrals'."""
-
-    def activate() -> referrals.Inviter:
-        with session_scope() as db:
-            return referrals.activate_invite(db, sessions.authenticated_user_id(db, token), body.invite_code)
-
-    owner = await run_in_threadpool(activate)
-    await referral_feed.publish(owner.id)
+    owner = await referrals.activate_invitation(token, body.invite_code)
     return ActivateInviteOut(
         message=translate("invite.activated", code=owner.invite_code), invited_by=owner.phone_number
     )

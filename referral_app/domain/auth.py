@@ -55,7 +55,6 @@ async def send_code(
     except TimeoutError:
         logger.error("SMS gateway missed the %.1f s deadline", deadline, extra={"event": "sms_timeout"})
         raise Unavailable() from None
-    events.emit("code_sent")
     return utcnow()
 
 
@@ -63,7 +62,9 @@ def code_accepted(db: Session, issued: IssuedCode, accepted_at: datetime) -> Iss
     """The gateway accepted ``issued`` at ``accepted_at``: its lifetime starts now; commit.
 
     Returns the code with its final expiry, or ``None`` if a newer request replaced it meanwhile.
+    Records ``CodeSent``.
     """
+    events.record(db, events.CodeSent(issued.phone_number))
     return codes.start_lifetime(db, issued, accepted_at)
 
 
@@ -95,5 +96,5 @@ def sign_in(db: Session, raw_phone: Any, raw_code: Any, now: datetime | None = N
     if not user.is_active:
         raise AccountDisabled()
     logger.info("signed in", extra={"event": "sign_in", "user_id": user.id})  # never the phone's code
-    events.emit("sign_in")
+    events.record(db, events.UserSignedIn(user.id))
     return user

@@ -163,7 +163,6 @@ def activate_invite(db: Session, user_id: int, raw_code: Any, now: datetime | No
         db.rollback()
         raise
     logger.info("invite activated", extra={"event": "invite_activated", "user_id": user_id, "inviter_id": owner.id})
-    events.emit("invite_activated")
     return owner
 
 
@@ -192,6 +191,7 @@ def _try_activate(db: Session, user_id: int, code: str, now: datetime) -> Invite
         raise AlreadyActivated()
     db.execute(_COUNT_REFERRAL, {"owner_id": owner.id})
     webhooks.referral_activated(db, user_id, me.phone_number, owner.id, owner.phone_number, owner.invite_code, now)
+    events.record(db, events.InviteActivated(user_id=user_id, inviter_id=owner.id))
     return owner
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
-from referral_app.domain import audit, webhooks
+from referral_app.domain import audit, events, webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.domain.invites import generate_invite_code
 from referral_app.domain.sql import insert
@@ -37,6 +37,7 @@ def get_or_create_user(db: Session, phone_number: str, now: datetime | None = No
         created = db.scalars(insert(db, User).values(**values).on_conflict_do_nothing().returning(User)).first()
         if created is not None:
             webhooks.user_created(db, created.id, created.phone_number, created.invite_code, now)
+            events.record(db, events.UserCreated(created.id))
             return created
         existing = db.exec(_USER_BY_PHONE, params={"phone": phone_number}).first()
         if existing is not None:

@@ -23,16 +23,14 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, event, exists, func, insert, or_, select, update
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlmodel import Session
 
-from referral_app.domain import audit
+from referral_app.domain import audit, events
 from referral_app.domain.clock import utcnow
 from referral_app.models import WebhookAttempt, WebhookEvent
 from referral_app.settings import settings
@@ -40,10 +38,6 @@ from referral_app.settings import settings
 USER_CREATED = "user.created"
 REFERRAL_ACTIVATED = "referral.activated"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-# Set on a session that wrote an event: after its commit the listeners below run (the
-# infra layer wakes its delivery loops); a rollback forgets it.
-WAKE_FLAG = "webhook_events_written"
-_committed_listeners: list[Callable[[], None]] = []
 MAX_ERROR_LENGTH = 500
 
 _events = WebhookEvent.__table__
@@ -122,23 +116,6 @@ def new_event_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def on_events_committed(listener: Callable[[], None]) -> None:
-    """Call ``listener()`` after each commit that wrote an event (in the committing thread)."""
-    _committed_listeners.append(listener)
-
-
-@event.listens_for(OrmSession, "after_commit")
-def _after_commit(session: OrmSession) -> None:
-    if session.info.pop(WAKE_FLAG, False):
-        for listener in _committed_listeners:
-            listener()
-
-
-@event.listens_for(OrmSession, "after_rollback")
-def _after_rollback(session: OrmSession) -> None:
-    session.info.pop(WAKE_FLAG, None)
-
-
 _ADD_EVENT = insert(_events)
 
 
@@ -163,7 +140,6 @@ def record_event(
             "retry_until": now + RetryPolicy.from_settings().retry_for,
         },
     )
-    db.info[WAKE_FLAG] = True
     return event_id
 
 
@@ -277,7 +253,7 @@ def resend(db: Session, pk: int, actor: audit.StaffActor, now: datetime | None =
     ).rowcount
     if changed:
         audit.record(db, actor, audit.RESEND_WEBHOOK, "webhook_event", pk, now)
-        db.info[WAKE_FLAG] = True
+        events.record(db, events.WebhookResent(pk))
     db.commit()
     return changed == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ def make_engine(url: str) -> Engine:
             connect_args={"connect_timeout": settings.database_connect_timeout_seconds},
         )
         _ping_after_idle(engine)
+        forbid_on_event_loop(engine)
         return engine
 
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -71,6 +73,7 @@ def make_engine(url: str) -> Engine:
         # transaction serializable instead of failing on a lock upgrade.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    forbid_on_event_loop(engine)
     return engine
 
 
@@ -99,11 +102,37 @@ def _ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError(f"a pooled connection did not answer: {error}") from error
 
 
+class SqlOnEventLoop(RuntimeError):
+    """A database connection was asked for on a thread that runs an event loop.
+
+    Every page and request of the worker would wait for that statement; database work runs
+    in a worker thread through ``referral_app.services.unit_of_work``.
+    """
+
+
+def forbid_on_event_loop(engine: Engine) -> None:
+    """Refuse (raise :class:`SqlOnEventLoop`) a pool checkout on a thread running an event loop.
+
+    The check is one C call per checkout (``asyncio._get_running_loop``, which the stdlib
+    exposes for exactly this kind of test); it guards the rule "no SQL on the event loop"
+    in production as in tests (``tests/services/test_no_sql_on_the_loop.py``).
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _not_on_the_loop(_dbapi_conn, _record, _proxy):
+        if asyncio._get_running_loop() is not None:
+            raise SqlOnEventLoop(
+                "a database connection was checked out on the event loop's thread; "
+                "call a service (referral_app.services), which runs database work in a worker thread"
+            )
+
+
 engine = make_engine(settings.database_url)
 
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
+    # For tests and migrations only; the app's database work goes through the service layer.
     """A session for one unit of work; domain functions commit what they change."""
     with Session(engine, expire_on_commit=False) as session:
         yield session

@@ -7,7 +7,7 @@
   stays bounded. The websocket (``/_event``) is not an HTTP request here.
 - ``referral_sign_ins_total``, ``referral_invite_activations_total``,
   ``referral_codes_sent_total``: counted from the domain's events
-  (``referral_app.domain.events``), so the API and the pages count alike.
+  (``referral_app.domain.events``, subscribers on the bus), so every door counts alike.
 - ``referral_live_subscribers``: open profile pages waiting for live updates (a gauge).
 - ``referral_state_blobs_rejected_total{kind}``: stored page state (``state``) or Reflex
   token-manager records (``token_manager``) refused before unpickling, for want of a valid
@@ -44,7 +44,7 @@ from prometheus_client import multiprocess
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.domain import events
+from referral_app.domain.events import CodeSent, InviteActivated, UserSignedIn
 from referral_app.settings import settings
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -83,21 +83,19 @@ LIVE_SUBSCRIBERS = Gauge(
     multiprocess_mode="livesum",
 )
 
-_EVENT_COUNTERS: dict[str, Counter] = {
-    "sign_in": SIGN_INS,
-    "invite_activated": ACTIVATIONS,
-    "code_sent": CODES_SENT,
-}
+def count_code_sent(_event: CodeSent) -> None:
+    """A subscriber of ``CodeSent`` (referral_app/services/subscribers.py)."""
+    CODES_SENT.inc()
 
 
-def count(event: events.Event) -> None:
-    """Count one domain event (a listener of ``referral_app.domain.events``)."""
-    counter = _EVENT_COUNTERS.get(event)
-    if counter is not None:
-        counter.inc()
+def count_sign_in(_event: UserSignedIn) -> None:
+    """A subscriber of ``UserSignedIn``."""
+    SIGN_INS.inc()
 
 
-events.add_listener(count)
+def count_activation(_event: InviteActivated) -> None:
+    """A subscriber of ``InviteActivated``."""
+    ACTIVATIONS.inc()
 
 
 def count_webhook_attempt(status: str) -> None:

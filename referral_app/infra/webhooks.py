@@ -4,8 +4,9 @@ It runs in every server process as a lifespan task (like the clean-up), and from
 command line (``python -m referral_app deliver-webhooks``). Any number of them may run
 against one database: claims are row locks with ``SKIP LOCKED`` and leases (see the domain).
 
-Wake-ups: a commit that wrote an event nudges the loops of its own process at once (a
-SQLAlchemy ``after_commit`` hook); besides that the loop looks every
+Wake-ups: a committed domain event that wrote to the outbox wakes the loops of its own
+process at once (a subscriber on the bus, ``referral_app.services.subscribers``, through
+``referral_app.infra.wakeups``); besides that the loop looks every
 ``WEBHOOK_POLL_SECONDS`` (retries that come due, events written by other instances).
 
 Each request carries the Standard Webhooks headers ``webhook-id``, ``webhook-timestamp``
@@ -18,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 import httpx
 from standardwebhooks import Webhook
@@ -29,8 +28,8 @@ from standardwebhooks import Webhook
 from referral_app.domain import webhooks
 from referral_app.domain.clock import utcnow
 from referral_app.domain.webhooks import Delivery, Outcome, RetryPolicy
-from referral_app.infra import metrics
-from referral_app.infra.db import session_scope
+from referral_app.infra import metrics, wakeups
+from referral_app.services import webhooks as webhook_service
 from referral_app.settings import settings
 
 logger = logging.getLogger(__name__)
@@ -38,24 +37,6 @@ logger = logging.getLogger(__name__)
 BATCH = 20  # events claimed (and sent concurrently) at once; never two of one user
 USER_AGENT = "referral-app-webhooks/1"
 
-# --- wake-ups -----------------------------------------------------------------------------
-
-_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-_waiters_lock = threading.Lock()
-
-
-def nudge() -> None:
-    """Wake every delivery loop of this process (safe from any thread)."""
-    with _waiters_lock:
-        waiters = list(_waiters)
-    for loop, wakeup in waiters:
-        try:
-            loop.call_soon_threadsafe(wakeup.set)
-        except RuntimeError:  # that loop has closed
-            pass
-
-
-webhooks.on_events_committed(nudge)
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -99,25 +80,15 @@ class WebhookSender:
         await self.client.aclose()
 
 
-def _claim(policy: RetryPolicy, now: datetime) -> list[Delivery]:
-    with session_scope() as db:
-        return webhooks.claim_due(db, now, policy, BATCH)
-
-
-def _record(delivery: Delivery, outcome: Outcome, policy: RetryPolicy) -> str:
-    with session_scope() as db:
-        return webhooks.record_attempt(db, delivery, outcome, utcnow(), policy)
-
-
 async def deliver_due(sender: WebhookSender, policy: RetryPolicy) -> int:
     """One round: claim due events, send them concurrently, record each result. Returns how many."""
-    deliveries = await asyncio.to_thread(_claim, policy, utcnow())
+    deliveries = await webhook_service.claim_due(policy, BATCH)
     if not deliveries:
         return 0
 
     async def one(delivery: Delivery) -> None:
         outcome = await sender.send(delivery)
-        status = await asyncio.to_thread(_record, delivery, outcome, policy)
+        status = await webhook_service.record_attempt(delivery, outcome, policy)
         metrics.count_webhook_attempt(status)
         log = logger.info if outcome.succeeded else logger.warning
         log(
@@ -131,11 +102,6 @@ async def deliver_due(sender: WebhookSender, policy: RetryPolicy) -> int:
     return len(deliveries)
 
 
-def _pending() -> int:
-    with session_scope() as db:
-        return webhooks.pending_count(db)
-
-
 async def run_delivery_loop(
     sender: WebhookSender, policy: RetryPolicy, poll_seconds: float, until_idle: bool = False,
     on_round: Callable[[int], None] | None = None,
@@ -145,10 +111,7 @@ async def run_delivery_loop(
     Sleeps ``poll_seconds`` between rounds that found nothing, unless nudged. A database
     error ends only the round: the loop tries again after the pause.
     """
-    loop, wakeup = asyncio.get_running_loop(), asyncio.Event()
-    with _waiters_lock:
-        _waiters.add((loop, wakeup))
-    try:
+    with wakeups.waiting() as wakeup:
         while True:
             wakeup.clear()
             try:
@@ -160,15 +123,12 @@ async def run_delivery_loop(
                 on_round(sent)
             if sent:
                 continue  # there may be more due right away
-            if until_idle and await asyncio.to_thread(_pending) == 0:
+            if until_idle and await webhook_service.pending_count() == 0:
                 return
             try:
                 await asyncio.wait_for(wakeup.wait(), poll_seconds)
             except TimeoutError:
                 pass
-    finally:
-        with _waiters_lock:
-            _waiters.discard((loop, wakeup))
 
 
 def sender_from_settings() -> WebhookSender:

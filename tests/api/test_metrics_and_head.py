@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from referral_app.referral_app import api
 from referral_app.domain import events
 from referral_app.infra import metrics
+from referral_app.services.bus import bus
 from referral_app.settings import settings
 from tests.api.conftest import PHONE_A, PHONE_B, bearer, sign_in
 
@@ -87,12 +88,12 @@ def test_a_failing_listener_does_not_undo_the_event(local):
     def broken(_event):
         raise RuntimeError("listener bug")
 
-    events.add_listener(broken)
+    bus.subscribe(events.UserSignedIn, broken)
     try:
         token = sign_in(local, PHONE_A)
         assert local.get("/api/v1/profile/me/", headers=bearer(token)).status_code == 200
     finally:
-        events.remove_listener(broken)
+        bus.unsubscribe(events.UserSignedIn, broken)
 
 
 def test_live_subscriber_gauge_goes_up_and_down(local):

@@ -279,12 +279,12 @@ def test_make_sms_sender_picks_the_webhook_when_a_url_is_set(monkeypatch):
 @pytest.fixture
 def api_with_gateway(db, gateway, monkeypatch):
     """The API with demo mode off, sending its codes to the local gateway."""
-    from referral_app.api import routes
+    from referral_app.domain import sms as sms_module
     from referral_app.referral_app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
     monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
-    monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=1.0, retries=1))
+    monkeypatch.setattr(sms_module, "sms_sender", gateway.sender(timeout=1.0, retries=1))
     with TestClient(api) as client:
         yield client
 
@@ -376,12 +376,12 @@ def test_a_failed_send_leaves_no_code_and_frees_only_the_cooldown(db, send_limit
 @pytest.fixture
 def slow_api(db, gateway, monkeypatch):
     """The API with demo mode off and a gateway sender with room for a slow answer."""
-    from referral_app.api import routes
+    from referral_app.domain import sms as sms_module
     from referral_app.referral_app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
     monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
-    monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=10.0, retries=0))
+    monkeypatch.setattr(sms_module, "sms_sender", gateway.sender(timeout=10.0, retries=0))
     with TestClient(api) as client:
         yield client
 
@@ -423,9 +423,9 @@ def test_a_failing_gateway_is_a_503_with_retry_after_and_no_code(slow_api, gatew
 
 def test_a_gateway_past_the_deadline_is_a_503_in_time(slow_api, gateway, db, monkeypatch):
     """The gateway never answers; SMS_SEND_TIMEOUT_SECONDS ends the request, not the gateway."""
-    from referral_app.api import routes
+    from referral_app.domain import sms as sms_module
 
-    monkeypatch.setattr(routes, "sms_sender", gateway.sender(timeout=5.0, retries=2))  # alone: 15 s
+    monkeypatch.setattr(sms_module, "sms_sender", gateway.sender(timeout=5.0, retries=2))  # alone: 15 s
     monkeypatch.setattr(settings, "sms_send_timeout_seconds", 1.0)
     gateway.script = ["hang"] * 3
     start = time.monotonic()
