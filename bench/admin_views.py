@@ -56,7 +56,7 @@ def run(url: str, n_users: int) -> None:
     from alembic.config import Config
     from fastapi.testclient import TestClient
 
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
     from referral_app.infra.db import engine, session_scope
     from referral_app.domain import staff
 

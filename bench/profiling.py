@@ -63,6 +63,9 @@ COMPONENTS = {  # first part of a frame's file path → component
     "phonenumbers": "phonenumbers", "hmac.py": "hmac / hashlib", "hashlib.py": "hmac / hashlib",
     "secrets.py": "hmac / hashlib", "logging": "logging", "contextlib.py": "contextlib",
 }
+# The modules of the ASGI layers every request passes (referral_app/infra/stack.py).
+ASGI_LAYER_MODULES = ("stack", "client_ip", "metrics", "logs", "gate", "sockets", "asgi", "static_pages", "responses",
+                      "api_requests")
 _FRAME = re.compile(r"(?P<func>[^;]*?) \((?P<file>[^;()]*?)(?::(?P<line>\d+))?\)")
 
 
@@ -87,8 +90,8 @@ LAYERS = [  # (layer, test on one frame (function, file)); each sample goes to i
     ("SQLAlchemy + psycopg2: build, compile, execute, fetch, ORM rows",
      lambda fn, file: file.startswith(("sqlalchemy/", "sqlmodel/", "psycopg2/"))),
     ("pydantic: request/response validation and JSON", lambda fn, file: file.startswith("pydantic")),
-    ("app's ASGI middleware (`api/middleware.py`, `logs.py`)",
-     lambda fn, file: file.startswith(("referral_app/api/middleware.py", "referral_app/logs.py"))),
+    ("app's ASGI middleware (the layers of `infra/stack.py`, `logs.py`)",
+     lambda fn, file: file.startswith(tuple(f"referral_app/infra/{name}.py" for name in ASGI_LAYER_MODULES))),
     ("app code: routes, dependencies, domain", lambda fn, file: file.startswith("referral_app/")),
     ("FastAPI: routing, dependency injection, serialization", lambda fn, file: file.startswith("fastapi/")),
     ("Starlette: middleware, routing, responses", lambda fn, file: file.startswith("starlette/")),

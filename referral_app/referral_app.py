@@ -1,9 +1,11 @@
-"""Wires the app: pages, the REST API and the database models."""
+"""Wires the app: the pages, the REST API with the staff console, the ASGI stack around them
+(``infra/stack.py``) and the database models."""
 
 import reflex as rx
 
 from referral_app import models  # noqa: F401  (registers the tables for Alembic)
-from referral_app.api.app import api
+from referral_app.admin.setup import mount_admin
+from referral_app.api.app import api, route_table
 from referral_app.components.head import head_components
 from referral_app.i18n import translate
 from referral_app.infra.hosts import warn_at_start
@@ -12,6 +14,7 @@ from referral_app.infra.logs import configure_logging, detach_reflex_worker_task
 from referral_app.infra.framework.reflex_socket import bound_event_socket, guard_socket_origins, on_socket_closed
 from referral_app.infra.framework.reflex_state import before_hydrate
 from referral_app.infra.origins import socket_origin_allowed
+from referral_app.infra.stack import build_stack
 from referral_app.infra.state_mac import install as authenticate_stored_state
 from referral_app.pages.login import login_page
 from referral_app.pages.not_found import NotFoundState, not_found_page
@@ -28,6 +31,9 @@ detach_reflex_worker_tasks()  # Reflex's worker-wide tasks log as the server, no
 # Page state read back from Redis or disk is unpickled only with our MAC (infra/state_mac.py);
 # before the app exists, so before any state is read. Refuses to start if Reflex changed.
 authenticate_stored_state()
+mount_admin(api)  # the staff console at /admin (admin/setup.py)
+# Every request's layers, the pages' and the websocket's too: Reflex mounts its backend in `api`.
+build_stack(api, routes=route_table)
 app = rx.App(
     api_transformer=api,
     frontend_exception_handler=frontend_exception_handler,

@@ -131,11 +131,16 @@ def is_placeholder(value: str) -> bool:
     return False
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
+def is_loopback_host(host: str, subdomains: bool = False) -> bool:
+    """Whether ``host`` (a URL's host name; an IPv6 address with or without its brackets)
+    names this machine: ``localhost`` or a loopback address (``127.0.0.0/8``, ``::1``), any
+    case. ``subdomains``: ``*.localhost`` too, as browsers take it (RFC 6761 §6.3); not for
+    a server the app connects to, since a resolver may send such a name anywhere."""
+    host = host.lower()
+    if host == "localhost" or (subdomains and host.endswith(".localhost")):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -273,7 +278,7 @@ class Settings(BaseSettings):
             host = parts.hostname or ""
         except ValueError:
             host = ""
-        if not (parts.password or "password=" in parts.query) and not _is_loopback(host):
+        if not (parts.password or "password=" in parts.query) and not is_loopback_host(host):
             raise ValueError(
                 f"Redis at {host or 'an unknown host'} without a password: outside DEMO_MODE a Redis that is "
                 "not on this machine must require one (redis://:PASSWORD@host:6379/0, or user:PASSWORD@ "

@@ -15,7 +15,7 @@ PHONE_A, PHONE_B, PHONE_C = "+79123456789", "+79123456780", "+79123456781"
 
 @pytest.fixture
 def app_client(db):
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
 
     with TestClient(api, client=("198.51.100.7", 50000)) as client:
         yield client

@@ -158,7 +158,7 @@ def test_the_api_the_admin_and_the_log_read_one_client(monkeypatch, db, caplog):
 
     from fastapi.testclient import TestClient
 
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
     from tests.api.conftest import CLIENT_ADDRESS
 
     monkeypatch.setattr(settings, "trusted_proxies", (CLIENT_ADDRESS[0],))

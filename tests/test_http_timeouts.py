@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from referral_app.infra.server import BodyTimeoutMiddleware
+from referral_app.infra.asgi import BodyWatch
 from referral_app.settings import settings
 
 
@@ -37,7 +37,7 @@ def run_guarded(receive_messages, delay: float) -> list[dict]:
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/api/v1/x/", "headers": []}
-        await BodyTimeoutMiddleware(app)(scope, receive, send)
+        await BodyWatch(app)(scope, receive, send)
 
     asyncio.run(main())
     return sent
@@ -59,3 +59,35 @@ def test_a_body_in_time_is_served(monkeypatch):
         {"type": "http.request", "body": b"x", "more_body": False}]
     sent = run_guarded(chunks, delay=0.05)
     assert sent[0]["status"] == 200
+
+
+def test_a_get_with_a_body_is_timed_and_one_without_passes_untouched(monkeypatch):
+    """The body watch skips only a GET/HEAD whose head announces no body (RFC 9112 §6.3)."""
+    monkeypatch.setattr(settings, "http_body_timeout_seconds", 0.2)
+    seen, sent = [], []
+
+    async def app(scope, receive, send):
+        seen.append(receive)
+        while (await receive()).get("more_body"):
+            pass
+
+    async def slow_receive():
+        await asyncio.sleep(0.1)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        with_body = {"type": "http", "method": "GET", "path": "/", "headers": [(b"Content-Length", b"20")]}
+        await BodyWatch(app)(with_body, slow_receive, send)
+        assert seen[-1] is not slow_receive and sent[0]["status"] == 408
+        sent.clear()
+
+        async def no_body():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await BodyWatch(app)({"type": "http", "method": "HEAD", "path": "/", "headers": []}, no_body, send)
+        assert seen[-1] is no_body and sent == []
+
+    asyncio.run(main())

@@ -338,7 +338,7 @@ def test_a_huge_url_makes_a_short_access_line(log_output, json_lines):
 
     from fastapi.testclient import TestClient
 
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
 
     stream = log_output(json_lines=json_lines)
     with TestClient(api, client=("198.51.100.8", 50000)) as client:

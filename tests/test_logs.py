@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from referral_app.infra import logs
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import codes
 from referral_app.infra.logs import RequestIdMiddleware, configure_logging, safe_query
 from referral_app.settings import settings

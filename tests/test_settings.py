@@ -11,7 +11,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from referral_app.settings import Settings, describe, environment_name
+from referral_app.settings import Settings, describe, environment_name, is_loopback_host
 from tests.conftest import ROOT
 
 READ_SETTINGS = (
@@ -284,6 +284,16 @@ def test_production_refuses_a_remote_redis_without_a_password(monkeypatch, url):
 )
 def test_production_accepts_a_redis_with_a_password_or_on_this_machine(monkeypatch, url):
     assert _settings_from(monkeypatch, {"DEMO_MODE": "false", "REFLEX_REDIS_URL": url}).redis_url == url
+
+
+def test_one_loopback_rule_and_redis_keeps_the_stricter_one(monkeypatch):
+    """``is_loopback_host`` serves the Redis check here and the plain-HTTP warning
+    (infra/hosts.py); only the warning takes ``*.localhost`` for this machine."""
+    assert is_loopback_host("LOCALHOST") and is_loopback_host("127.0.0.2") and is_loopback_host("[::1]")
+    assert is_loopback_host("app.localhost", subdomains=True) and not is_loopback_host("app.localhost")
+    assert not is_loopback_host("10.0.0.5", subdomains=True) and not is_loopback_host("localhost.example")
+    with pytest.raises(ValidationError):
+        _settings_from(monkeypatch, {"DEMO_MODE": "false", "REFLEX_REDIS_URL": "redis://cache.localhost:6379/0"})
 
 
 def test_the_test_suite_and_make_run_start_in_demo_mode():

@@ -186,7 +186,7 @@ class AdminGuard:
             session = _bound(values, _submitted_field(scope, body, BINDING_FIELD, BINDING_HEADER))
         elif len(values) > 1 and not path.startswith("/statics/"):
             if cookies.read_cookie(header, RETRY_COOKIE, secure) is None:
-                # A sibling's copy beside ours: TossedCookieCleanup deletes it with this answer.
+                # A sibling's copy beside ours: the request gate (infra/gate.py) deletes it with this answer.
                 await _once_more(scope, secure)(scope, receive, send)
                 return
             session = None
@@ -291,8 +291,8 @@ class StaffAuth(AuthenticationBackend):
 
     def __init__(self) -> None:  # no SessionMiddleware: the session lives in the database
         # Outermost inside the staff console's own app (whose error page would answer 500 before
-        # anything outside it sees the error): the database down is a 503 (api/errors.py).
-        from referral_app.api.errors import DatabaseUnavailableGuard
+        # anything outside it sees the error): the database down is a 503 (infra/responses.py).
+        from referral_app.infra.responses import DatabaseUnavailableGuard
 
         self.middlewares = [Middleware(DatabaseUnavailableGuard, plain_text=True), Middleware(AdminGuard)]
 

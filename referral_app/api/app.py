@@ -1,4 +1,8 @@
-"""The FastAPI app that Reflex mounts in front of its own backend (``api_transformer``)."""
+"""The REST API: the FastAPI app with its routes, its error format and its OpenAPI document.
+
+``referral_app.py`` mounts the staff console on it, wraps it in the ASGI stack every request
+passes (``infra/stack.py``) and hands it to Reflex, which mounts its own backend (the pages,
+``/_event``) inside it (``api_transformer``)."""
 
 from __future__ import annotations
 
@@ -7,26 +11,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
-from referral_app.admin.setup import mount_admin
 from referral_app.api import browser_session, health, routes
-from referral_app.api.errors import DatabaseUnavailableGuard, error_response, install_error_handlers
-from referral_app.api.middleware import (
-    ApiRequestMiddleware,
-    HeadAsGetMiddleware,
-    MalformedBodyMiddleware,
-    ResponseHeaders,
-    canonical_api_path,
-)
+from referral_app.api.errors import install_error_handlers
 from referral_app.infra import metrics
-from referral_app.infra.client_ip import ProxyHeadersMiddleware, request_client_ip
-from referral_app.infra.cookie_limit import CookieHeaderLimit
-from referral_app.infra.internal_paths import InternalPathsMiddleware
-from referral_app.infra.cookies import TossedCookieCleanup
-from referral_app.infra.hosts import HostGuard
-from referral_app.infra.static_pages import FrontendServing
-from referral_app.infra.logs import RequestIdMiddleware
-from referral_app.infra.server import BodyTimeoutMiddleware
-from referral_app.infra.sockets import WebsocketLimit
+from referral_app.infra.client_ip import request_client_ip
+from referral_app.infra.responses import error_response
 
 DESCRIPTION = """
 Phone sign-in with a one-time code, invite codes and referral lists.
@@ -68,44 +57,16 @@ def _openapi_without_422() -> dict:
 
 
 api.openapi = _openapi_without_422
-# Innermost: the routes see HEAD as GET; everything outside it (logs, metrics) sees HEAD.
-api.add_middleware(HeadAsGetMiddleware)
-api.add_middleware(ApiRequestMiddleware)
-# The database failing outside a route (a middleware's lookup): 503 with Retry-After.
-api.add_middleware(DatabaseUnavailableGuard)
-# Security headers, Secure cookies on HTTPS, Content-Language; outside ApiRequestMiddleware,
-# so that its answers (413, 415) get them and are in the caller's language too.
-api.add_middleware(ResponseHeaders)
-api.add_middleware(FrontendServing)
-# A body that trickles in is cut off (408) after HTTP_BODY_TIMEOUT_SECONDS.
-api.add_middleware(BodyTimeoutMiddleware)
-# A body the server could not decode (malformed chunks) is a 400, not Granian's 500.
-api.add_middleware(MalformedBodyMiddleware)
-# /metrics however spelt (/metrics%0a, /METRICS, //metrics): 404 outside METRICS_ALLOWED_NETWORKS.
-api.add_middleware(InternalPathsMiddleware, not_found=lambda: error_response(404, "request.not_found"))
-# At most MAX_WEBSOCKETS_PER_CLIENT open websockets per client address (403 beyond).
-api.add_middleware(WebsocketLimit)
-# A sibling's copy of one of our cookies is deleted with the answer (infra/cookies.py).
-api.add_middleware(TossedCookieCleanup)
-# A Cookie header over MAX_COOKIE_HEADER_BYTES: 431 and a page that clears the jar, before
-# anything else reads it (a sibling site can toss a jar that big onto the parent domain).
-api.add_middleware(CookieHeaderLimit)
-# A Host the operator did not configure (ALLOWED_HOSTS) gets 400 before anything else runs.
-api.add_middleware(HostGuard)
-# It times, ids and logs every request, including those the others refuse.
-api.add_middleware(RequestIdMiddleware)
-# Counts and times every request (referral_app/infra/metrics.py).
-api.add_middleware(
-    metrics.MetricsMiddleware,
-    routes=lambda: [*routes.router.routes, *browser_session.router.routes, *health.router.routes, *api.router.routes],
-    canonical_path=lambda path: canonical_api_path(path) if path.startswith("/api/") else path,
-)
-# Outermost: the client's address and scheme from trusted proxies, once, for all of the above.
-api.add_middleware(ProxyHeadersMiddleware)
 api.include_router(routes.router)
 api.include_router(browser_session.router)
 api.include_router(health.router)
-mount_admin(api)
+
+
+def route_table() -> list:
+    """The app's routes in the order they are tried, the included routers' own first (FastAPI
+    lists an included router as one entry without a path): what the metrics name requests by.
+    Read at each request, since Reflex mounts its backend after the app is built."""
+    return [*routes.router.routes, *browser_session.router.routes, *health.router.routes, *api.router.routes]
 
 
 @api.get("/metrics", include_in_schema=False)

@@ -1,38 +1,23 @@
-"""One error format for the whole API: ``{"code", "message", "field"?}``."""
+"""The API's errors: domain errors, validation errors and HTTP errors in the one format
+``{"code", "message", "field"?}`` (:func:`~referral_app.infra.responses.error_response`,
+which the stack's own answers use too)."""
 
 from __future__ import annotations
-
-import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.domain.errors import DomainError, NotAuthenticated, RateLimited, Unavailable
+from referral_app.infra.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
+from referral_app.infra.responses import error_response, log_unavailable
 
 # Domain errors whose HTTP status is not 400 (besides the classes handled below).
 STATUS_BY_CODE = {"request.origin_not_allowed": 403}
-from referral_app.i18n import translate
-from referral_app.infra.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
-
-logger = logging.getLogger(__name__)
 
 # Clients that send no credentials are told how to send them.
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
-
-
-def error_response(
-    status: int, code: str, field: str | None = None, headers: dict[str, str] | None = None, **params: Any
-) -> JSONResponse:
-    """A JSON error with a machine-readable ``code`` and the catalogue's ``message``."""
-    body: dict[str, Any] = {"code": code, "message": translate(code, **params)}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
@@ -72,51 +57,10 @@ def _http_error(_request: Request, error: StarletteHTTPException) -> JSONRespons
     return error_response(error.status_code, code, headers=getattr(error, "headers", None))
 
 
-def _log_unavailable(error: Exception) -> None:
-    # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters.
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
-    logger.warning("database unavailable: %s", type(error).__name__, extra={"reason": "".join(reason)})
-
-
 def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
     """The database is down or unreachable (or the pool is exhausted): a 503, not a stack trace."""
-    _log_unavailable(error)
+    log_unavailable(error)
     return error_response(503, "service.unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-
-
-class DatabaseUnavailableGuard:
-    """Pure ASGI: the database failing in code that no exception handler covers (a
-    middleware's lookup, a mounted app such as the staff console) is a 503 with
-    ``Retry-After`` too, not a 500: JSON for the API, plain text (``plain_text``) for pages.
-    Once a response has started it can only be cut short, so the error goes on up."""
-
-    def __init__(self, app: ASGIApp, plain_text: bool = False) -> None:
-        self.app, self.plain_text = app, plain_text
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked_send)
-        except UNAVAILABLE_ERRORS as error:
-            if started:
-                raise
-            _log_unavailable(error)
-            headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
-            if self.plain_text:
-                response = PlainTextResponse(translate("service.unavailable"), 503, headers=headers)
-            else:
-                response = error_response(503, "service.unavailable", headers=headers)
-            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

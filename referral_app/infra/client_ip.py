@@ -52,6 +52,7 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+@lru_cache(maxsize=4096)  # twice per request (the proxy-header middleware, the access log)
 def client_address(host: str | None) -> str:
     """An address in its one text form (``2001:db8::7``, IPv4 for ``::ffff:a.b.c.d``), or ``unknown``."""
     address = _parse(host or "")
@@ -122,7 +123,7 @@ def resolve(scope: Scope, trusted_proxies: tuple[str, ...] | None = None) -> Sco
 
 
 class ProxyHeadersMiddleware:
-    """Pure ASGI, outermost of the app's own middleware (``api/app.py``): resolves the
+    """Pure ASGI, outermost of the app's own middleware (``infra/stack.py``): resolves the
     client and scheme once, for everything behind it."""
 
     def __init__(self, app: ASGIApp) -> None:

@@ -5,7 +5,7 @@ parent domain ("cookie tossing"); a jar of a dozen kB goes along with every requ
 us, and a server that refuses it outright (nginx's 400 "Request Header Or Cookie Too
 Large") leaves the app unusable until the cookies expire. So a request whose ``Cookie``
 lines together exceed ``MAX_COOKIE_HEADER_BYTES`` is answered, before anything else
-reads it, with ``431 Request Header Fields Too Large`` (RFC 6585 §5) and:
+reads it (``infra/gate.py``), with ``431 Request Header Fields Too Large`` (RFC 6585 §5) and:
 
 * over HTTPS, ``Clear-Site-Data: "cookies"`` (W3C Clear Site Data §3.1): the browser
   drops the cookies of this site's registrable domain, the tossed ones included. Not over
@@ -32,10 +32,9 @@ import html
 import ipaddress
 from functools import lru_cache
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from referral_app.i18n import choose_language, translate
-from referral_app.settings import settings
 
 # The expired Set-Cookie lines together stay under this many bytes: a proxy takes an
 # answer's headers into one buffer (nginx's proxy_buffer_size: 4k or 8k) and answers 502
@@ -84,11 +83,6 @@ _HEADERS = [
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'".encode(),
     ),
 ]
-
-
-def cookie_header_bytes(scope: Scope) -> int:
-    """The length of all ``Cookie`` lines of a request together, in bytes."""
-    return sum(len(value) for name, value in scope.get("headers", ()) if name.lower() == b"cookie")
 
 
 @lru_cache(maxsize=16)
@@ -170,17 +164,3 @@ async def too_large(scope: Scope, send: Send) -> None:
     ]
     await send({"type": "http.response.start", "status": 431, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-class CookieHeaderLimit:
-    """Pure ASGI, early in the stack (``api/app.py``): an HTTP request whose ``Cookie``
-    header is over ``MAX_COOKIE_HEADER_BYTES`` gets :func:`too_large`, nothing else reads it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and cookie_header_bytes(scope) > settings.max_cookie_header_bytes:
-            await too_large(scope, send)
-            return
-        await self.app(scope, receive, send)

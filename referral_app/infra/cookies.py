@@ -22,7 +22,8 @@ never says which is whose (RFC 6265 §5.4). Two rules keep that harmless:
   visitor has no binding there and signs nobody in; beside the visitor's own it is passed
   over. The staff console does the same with a random binding its login page keeps in
   ``localStorage`` and sends with every form (``admin/auth.py``).
-* **A tossed copy is removed at once** (:class:`TossedCookieCleanup`): a request that carries
+* **A tossed copy is removed at once** (the request gate, ``infra/gate.py``, with
+  :func:`tossed_cookies` and :func:`deletions`): a request that carries
   one of the app's cookie names twice (or, over HTTPS, the plain name at all) gets
   ``Set-Cookie`` deletions for that name with ``Domain`` set to the request's host and to
   each of its parent domains, on every path prefix of its path, and host-only on every path
@@ -44,7 +45,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from referral_app.settings import settings
 
@@ -206,33 +207,3 @@ def deletions(names: list[str], host: str, path: str, secure: bool) -> list[byte
             headers += [f"{name}=; Domain={domain}; Path={prefix}; {_EXPIRED}{tail}" for prefix in prefixes]
         headers += [f"{name}=; Path={prefix}; {_EXPIRED}{tail}" for prefix in prefixes if secure or prefix != "/"]
     return [value.encode("latin-1") for value in headers]
-
-
-class TossedCookieCleanup:
-    """Pure ASGI: an HTTP answer to a request with a tossed copy of one of the app's cookies
-    (:func:`tossed_cookies`) also deletes it (:func:`deletions`). Behind the host check, so
-    the domains named are the request's configured host's."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        secure = is_secure(scope)
-        names = tossed_cookies(cookie_header(scope), secure)
-        if not names:
-            await self.app(scope, receive, send)
-            return
-        from referral_app.infra.hosts import host_name
-
-        host = host_name(next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), None))
-        removals = [(b"set-cookie", value) for value in deletions(names, host or "", scope["path"], secure)]
-
-        async def send_with_removals(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *removals]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_removals)

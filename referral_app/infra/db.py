@@ -25,7 +25,7 @@ PING_AFTER_IDLE_SECONDS = 0.25
 
 # What a database that is down, refusing, unreachable or saturated raises (a statement's own
 # errors, e.g. a broken constraint, are IntegrityError and others, never these): the API
-# answers them 503 with Retry-After (api/errors.py), the pages with a message (state/base.py).
+# answers them 503 with Retry-After (api/errors.py, infra/responses.py), the pages with a message (state/base.py).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 # Seconds a client is asked to wait before trying again (Retry-After, RFC 9110 §10.2.3).
 RETRY_AFTER_SECONDS = 5

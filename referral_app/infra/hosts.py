@@ -3,8 +3,8 @@
 Every absolute URL the app builds from a request (the admin's redirects and form actions,
 Starlette's ``url_for``, the share link and its QR code when ``PUBLIC_URL`` is unset) takes
 its host from the request's ``Host`` header, which the client writes. So a request whose
-host the operator did not configure is refused before any app code runs
-(:class:`HostGuard`): 400, JSON ``request.host_not_allowed`` under ``/api``, a plain page
+host the operator did not configure is refused before any app code runs (the stack's
+first check, ``infra/gate.py``): 400, JSON ``request.host_not_allowed`` under ``/api``, a plain page
 elsewhere, and the websocket handshake (``/_event``) likewise.
 
 The hosts answered (the port is not part of the match):
@@ -29,15 +29,16 @@ change nothing (``/metrics`` keeps its own network check).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Scope, Send
 
-from referral_app.settings import settings
+from referral_app.i18n import translate
+from referral_app.infra.responses import SECURITY_HEADERS, error_response
+from referral_app.settings import is_loopback_host, settings
 
 logger = logging.getLogger(__name__)
 
@@ -108,39 +109,17 @@ def link_base(*candidates: str | None) -> str:
     return ""
 
 
-def _host_header(scope: Scope) -> str | None:
+def host_header(scope: Scope) -> str | None:
+    """The request's (first) ``Host`` header, or None."""
     for key, value in scope.get("headers", ()):
         if key == b"host" or key.lower() == b"host":
             return value.decode("latin-1")
     return None
 
 
-class HostGuard:
-    """Pure ASGI, in front of the API, the pages, the admin and ``/_event``: refuses a request
-    whose ``Host`` is not answered (:func:`host_allowed`) with 400, and nothing else runs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] not in ("http", "websocket")
-            or scope["path"] in ANY_HOST_PATHS
-            or host_allowed(_host_header(scope))
-        ):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await _refuse_socket(scope, send)
-            return
-        await _refusal(scope)(scope, receive, send)
-
-
-def _refusal(scope: Scope):
-    from referral_app.api.errors import error_response
-    from referral_app.api.middleware import SECURITY_HEADERS
-    from referral_app.i18n import translate
-
+def refusal(scope: Scope) -> Response:
+    """The answer to an HTTP request for a host not answered: 400 ``request.host_not_allowed``,
+    JSON under ``/api``, plain text elsewhere, with the security headers."""
     headers = {"Cache-Control": "no-store", "Connection": "close"}
     if scope["path"].startswith("/api/"):
         response = error_response(400, REFUSED_CODE, headers=headers)
@@ -150,7 +129,7 @@ def _refusal(scope: Scope):
     return response
 
 
-async def _refuse_socket(scope: Scope, send: Send) -> None:
+async def refuse_socket(scope: Scope, send: Send) -> None:
     """A 400 where the server lets the app answer a handshake (the ASGI websocket denial
     response extension); else a close before accepting, which the server answers 403."""
     if "websocket.http.response" in scope.get("extensions", {}):
@@ -159,15 +138,6 @@ async def _refuse_socket(scope: Scope, send: Send) -> None:
         await send({"type": "websocket.http.response.body", "body": b"", "more_body": False})
         return
     await send({"type": "websocket.close", "code": 1008})
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost",) or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def startup_warnings() -> list[str]:
@@ -180,7 +150,8 @@ def startup_warnings() -> list[str]:
     """
     warnings = []
     public = urlsplit(settings.public_url) if settings.public_url else None
-    if public is not None and public.scheme.lower() == "http" and not _is_loopback(public.hostname or ""):
+    plain_http = public is not None and public.scheme.lower() == "http"
+    if plain_http and not is_loopback_host(public.hostname or "", subdomains=True):
         warnings.append(
             f"PUBLIC_URL={settings.public_url} is plain HTTP: session cookies cannot be Secure or __Host-, "
             "so anyone on the network can read them and a sibling subdomain can set its own; "

@@ -8,21 +8,16 @@ here is made on a normalised path, the way deploy/nginx/referral-proxy.conf matc
 percent-decoded (once more than the server did), ``\\`` read as ``/``, ``;parameters``
 dropped from every segment (RFC 3986 §3.3), ``//`` merged, ``.`` and ``..`` resolved
 (RFC 3986 §5.2.4), trailing ``/``, dots, spaces and control characters dropped, and
-compared without case. :class:`InternalPathsMiddleware` answers such a request 404 (the
+compared without case. The stack's request gate (``infra/gate.py``) answers such a request 404 (the
 app's answer to any unknown path) unless the client, as the proxy-header middleware
 resolved it, is in ``METRICS_ALLOWED_NETWORKS``; from there it goes on to the router.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import unquote
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from referral_app.infra.client_ip import request_client_ip
-from referral_app.infra.metrics import may_read_metrics
 
 INTERNAL_PATHS = frozenset({"/metrics"})
 # What a normalised path loses at its end: nothing a route could tell apart.
@@ -55,19 +50,3 @@ def is_internal(path: str) -> bool:
     if "%" not in path and not any(name[1:] in lowered for name in INTERNAL_PATHS):
         return False
     return normalised_path(path) in INTERNAL_PATHS
-
-
-class InternalPathsMiddleware:
-    """Pure ASGI, inside the proxy-header middleware (which resolves the client): an
-    internal path, however spelt, gets ``not_found()`` (an ASGI app: the app's own 404)
-    for a client outside ``METRICS_ALLOWED_NETWORKS``, before any router reads it."""
-
-    def __init__(self, app: ASGIApp, not_found: Callable[[], ASGIApp]) -> None:
-        self.app = app
-        self.not_found = not_found
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_internal(scope["path"]) and not may_read_metrics(request_client_ip(scope)):
-            await self.not_found()(scope, receive, send)
-            return
-        await self.app(scope, receive, send)

@@ -195,12 +195,34 @@ class MetricsMiddleware:
     aliases).
     """
 
+    # Route templates remembered per (routes, method, root path, path): a request's template is
+    # a function of those alone, and finding it tries the routes one by one. Bounded: at most
+    # this many, for paths up to MAX_REMEMBERED_PATH characters.
+    MAX_REMEMBERED = 4096
+    MAX_REMEMBERED_PATH = 256
+
     def __init__(
         self, app: ASGIApp, routes: Callable[[], Iterable], canonical_path: Callable[[str], str] = lambda path: path
     ) -> None:
         self.app = app
         self.routes = routes
         self.canonical_path = canonical_path
+        self.templates: dict[tuple, str] = {}
+        # The labelled series, as prometheus_client's labels() would find them (it takes a lock).
+        self.series: dict[tuple, tuple] = {}
+
+    def _template(self, probe: Scope) -> str:
+        routes = list(self.routes())
+        key = (len(routes), probe["method"], probe.get("root_path", ""), probe["path"])
+        template = self.templates.get(key)
+        if template is None:
+            template = route_template(routes, probe)
+            if len(probe["path"]) > self.MAX_REMEMBERED_PATH:
+                return template
+            if len(self.templates) >= self.MAX_REMEMBERED:
+                self.templates.clear()
+            self.templates[key] = template
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -222,8 +244,15 @@ class MetricsMiddleware:
         finally:
             method = scope["method"]
             try:
-                route = route_template(self.routes(), probe)
+                route = self._template(probe)
             except Exception:  # noqa: BLE001 - a metric must never fail a request
                 route = "unmatched"
-            REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(method, route, str(status)).inc()
+            key = (method, route, status)
+            series = self.series.get(key)
+            if series is None:
+                series = (REQUEST_SECONDS.labels(method, route), REQUESTS.labels(method, route, str(status)))
+                if len(self.series) >= self.MAX_REMEMBERED:
+                    self.series.clear()
+                self.series[key] = series
+            series[0].observe(time.perf_counter() - started)
+            series[1].inc()

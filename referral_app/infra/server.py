@@ -19,16 +19,12 @@ calls it before Reflex (or ``scripts/serve_prebuilt.py``) starts the server.
   Granian shuts the whole instance down. Granian gives up (and exits) only on a crash loop,
   a worker dying again within 5.5 s of its replacement. At a stop, a worker still busy after
   ``WORKER_STOP_TIMEOUT_SECONDS`` is killed (``workers_kill_timeout``).
-* Bodies: Granian has no such timeout, so :class:`BodyTimeoutMiddleware` (pure ASGI) gives
-  a request ``HTTP_BODY_TIMEOUT_SECONDS`` from its headers to the end of its body, then
-  answers 408 and closes the connection.
+* Bodies: Granian has no such timeout, so the stack's body watch (``infra/asgi.py``,
+  :class:`~referral_app.infra.asgi.BodyWatch`) gives a request ``HTTP_BODY_TIMEOUT_SECONDS``
+  from its headers to the end of its body, then answers 408 and closes the connection.
 """
 
 from __future__ import annotations
-
-import asyncio
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.infra.framework.granian import default_server_arguments
 from referral_app.settings import settings
@@ -61,44 +57,3 @@ def use_http_timeouts() -> None:
     fails if Reflex stops starting Granian that way or Granian drops one of these arguments.
     """
     default_server_arguments(granian_defaults)
-
-
-class BodyTimeoutMiddleware:
-    """A request's body must arrive within ``HTTP_BODY_TIMEOUT_SECONDS`` of its headers; else 408."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.http_body_timeout_seconds
-        body_done = timed_out = started = False
-
-        async def timed_receive() -> Message:
-            nonlocal body_done, timed_out
-            if body_done or timed_out:  # the body is in: waiting for a disconnect is not timed
-                return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                timed_out = True
-                return {"type": "http.disconnect"}  # what the app would see if the client left
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        await self.app(scope, timed_receive, tracked_send)
-        if timed_out and not started:
-            from referral_app.api.errors import error_response
-
-            response = error_response(408, "request.timeout", headers={"Connection": "close"})
-            await response(scope, receive, send)

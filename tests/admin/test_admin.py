@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 
 from referral_app.admin.auth import ADMIN_COOKIE
 from referral_app.admin.views import VIEWS
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.infra.cookies import SESSION_COOKIE
 from referral_app.domain import staff, users, webhooks
 from referral_app.domain.audit import StaffActor

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from referral_app.admin.auth import ADMIN_COOKIE, current_staff
 from referral_app.admin.setup import StaffAdmin
 from referral_app.admin.views import VIEWS
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import staff
 from referral_app.domain.clock import utcnow
 from referral_app.domain.sessions import hash_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 
 PHONE_A, PHONE_B, PHONE_C = "+79123456789", "+79123456780", "+79123456781"
 CLIENT_ADDRESS = ("198.51.100.7", 50000)  # TEST-NET-2: the socket peer of every test request

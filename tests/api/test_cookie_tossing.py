@@ -1,13 +1,13 @@
 """Cookie tossing over plain HTTP (issue 18): a sibling's duplicate of one of our cookies is
 deleted with the very answer to the request that carried it (infra/cookies.py,
-TossedCookieCleanup), so it costs at most one request, never a lock-out; our own cookie
+infra/gate.py), so it costs at most one request, never a lock-out; our own cookie
 (host-only, Path=/) is never among the deletions."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import staff
 from referral_app.infra.cookies import deletions, tossed_cookies
 from referral_app.settings import settings

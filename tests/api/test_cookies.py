@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import sessions, staff
 from referral_app.infra.cookies import read_cookie, session_binding, session_token_from_header
 from referral_app.models import User

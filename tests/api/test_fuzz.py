@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import text
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import auth, codes, referrals, sessions
 from referral_app.domain.clock import utcnow
 from tests.domain.helpers import TEST_IP

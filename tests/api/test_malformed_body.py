@@ -1,7 +1,7 @@
 """A body the server cannot decode (malformed chunked encoding) answers 400 ``request.malformed``.
 
 Granian hands the app ``http.disconnect`` in the middle of such a body while the client
-still waits (api/middleware.py, MalformedBodyMiddleware); the app used to answer nothing
+still waits (infra/asgi.py, BodyWatch); the app used to answer nothing
 and Granian sent "500 Internal server error". Here the app is driven in-process with the
 messages Granian sends; tests/e2e/test_unknown_hosts.py sends real malformed chunks to the
 app as scripts/run.sh starts it.
@@ -14,7 +14,7 @@ import json
 
 from sqlmodel import select
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.models import CodeSend, User
 
 

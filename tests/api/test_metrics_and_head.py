@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import events
 from referral_app.infra import metrics
 from referral_app.services.bus import bus

@@ -1,4 +1,4 @@
-"""Two checks early in the app's stack (api/app.py), before any router reads a request:
+"""Two checks early in the app's stack (infra/gate.py), before any router reads a request:
 
 - a Cookie header over MAX_COOKIE_HEADER_BYTES gets 431 and a page that recovers
   (referral_app/infra/cookie_limit.py);
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.i18n import translate
 from referral_app.infra.internal_paths import is_internal, normalised_path
 from referral_app.settings import settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from referral_app.api.middleware import MAX_BODY_BYTES
+from referral_app.infra.api_requests import MAX_BODY_BYTES
 from tests.api.conftest import assert_error
 
 CONTRACT = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referral_app.api.middleware import CONTENT_SECURITY_POLICY
+from referral_app.infra.responses import CONTENT_SECURITY_POLICY
 
 
 @pytest.mark.parametrize("method, path", [("get", "/api/openapi.json"), ("get", "/api/docs"), ("get", "/api/v1/profile/me/"), ("get", "/api/v1/nope")])

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from starlette.testclient import WebSocketDenialResponse
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import staff
 from referral_app.infra import hosts
 from referral_app.models import CodeSend, StaffSession, User

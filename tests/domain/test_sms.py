@@ -280,7 +280,7 @@ def test_make_sms_sender_picks_the_webhook_when_a_url_is_set(monkeypatch):
 def api_with_gateway(db, gateway, monkeypatch):
     """The API with demo mode off, sending its codes to the local gateway."""
     from referral_app.domain import sms as sms_module
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
     monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only
@@ -377,7 +377,7 @@ def test_a_failed_send_leaves_no_code_and_frees_only_the_cooldown(db, send_limit
 def slow_api(db, gateway, monkeypatch):
     """The API with demo mode off and a gateway sender with room for a slow answer."""
     from referral_app.domain import sms as sms_module
-    from referral_app.api.app import api
+    from referral_app.referral_app import api
 
     monkeypatch.setattr(settings, "demo_mode", False)
     monkeypatch.setattr(settings, "allowed_hosts", ("testserver",))  # production answers configured hosts only

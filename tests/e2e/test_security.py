@@ -7,7 +7,7 @@ import urllib.request
 
 from playwright.sync_api import expect
 
-from referral_app.api.middleware import CONTENT_SECURITY_POLICY
+from referral_app.infra.responses import CONTENT_SECURITY_POLICY
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_journey import new_phone, sign_in
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from referral_app.api.app import api
+from referral_app.referral_app import api
 from referral_app.domain import referrals
 from referral_app.domain.webhooks import RetryPolicy
 from referral_app.infra.webhooks import WebhookSender, run_delivery_loop
