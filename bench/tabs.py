@@ -75,7 +75,7 @@ def boot_event(path: str = PROFILE_PATH, compiled: CompiledState | None = None, 
     payload: dict[str, Any] = {"hashes": compiled.hashes} if compiled else {}
     if token is not None:
         from referral_app.infra.cookies import session_binding
-        from referral_app.infra.frontend import client_storage_key
+        from referral_app.infra.framework.reflex_state import client_storage_key
         from referral_app.state.base import SessionState
 
         payload["vars"] = {client_storage_key(SessionState, "session_binding"): session_binding(token)}

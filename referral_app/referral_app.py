@@ -9,13 +9,14 @@ from referral_app.i18n import translate
 from referral_app.infra.hosts import warn_at_start
 from referral_app.infra.live import referral_feed
 from referral_app.infra.logs import configure_logging, detach_reflex_worker_tasks, frontend_exception_handler
-from referral_app.infra.origins import guard_event_socket
-from referral_app.infra.sockets import bound_event_socket, on_socket_closed
+from referral_app.infra.framework.reflex_socket import bound_event_socket, guard_socket_origins, on_socket_closed
+from referral_app.infra.framework.reflex_state import before_hydrate
+from referral_app.infra.origins import socket_origin_allowed
 from referral_app.infra.state_mac import install as authenticate_stored_state
 from referral_app.pages.login import login_page
 from referral_app.pages.not_found import NotFoundState, not_found_page
 from referral_app.pages.profile import profile_page
-from referral_app.state.base import HydrateSessionCheck, SessionState, backend_exception_handler
+from referral_app.state.base import SessionState, backend_exception_handler, check_session_on_hydrate
 from referral_app.state.login import PROFILE_ROUTE, LoginState
 from referral_app.state.profile import LOGIN_ROUTE, ProfileState
 from referral_app.infra.tasks import periodic_cleanup
@@ -40,10 +41,11 @@ app = rx.App(
     toaster=rx.toast.provider(position="top-center", close_button=True),
 )
 configure_logging()  # again: creating the app lets Reflex give its logger a handler of its own
-app.add_middleware(HydrateSessionCheck())  # no page state without a valid session (state/base.py)
-guard_event_socket(app.sio)  # the websocket answers only pages of the app's own origin (infra/origins.py)
+# Reaches into Reflex's internals (infra/framework/); each refuses to start if Reflex changed.
+before_hydrate(app, SessionState, check_session_on_hydrate)  # no page state without a valid session (state/base.py)
+guard_socket_origins(app, socket_origin_allowed)  # the websocket answers only the app's own origin (infra/origins.py)
 on_socket_closed(app, referral_feed.close_session)  # a closed page's live updates end at once (infra/live.py)
-bound_event_socket(app)  # unknown events refused in a line; frontend reports limited per client (infra/sockets.py)
+bound_event_socket(app)  # unknown events refused in a line; frontend reports limited per client (infra/logs.py)
 # Titles follow the page's language (a state var); the description is what the prerendered
 # page carries for search engines, in DEFAULT_LANGUAGE.
 _description = translate("app.description", settings.default_language)

@@ -325,22 +325,6 @@ def test_reflex_worker_tasks_started_by_a_flooding_client_still_report_redis_tro
     assert "unknown event 0" in text and "_subscribe_lock_updates: task error suppressed" in text
 
 
-def test_reflex_starts_its_worker_tasks_through_the_detaching_wrapper(monkeypatch):
-    """The guard: Reflex's worker-wide tasks still come from ``ensure_task`` in these modules,
-    with a ``task_context``; anything else stops the app at import."""
-    import importlib
-
-    import referral_app.referral_app  # noqa: F401
-
-    for name in logs._REFLEX_TASK_MODULES:
-        assert getattr(importlib.import_module(name).ensure_task, "referral_app_detached", False), name
-    import reflex.utils.token_manager as token_manager
-
-    monkeypatch.setattr(token_manager, "ensure_task", lambda *args, **kwargs: None)
-    with pytest.raises(RuntimeError, match="token_manager.ensure_task"):
-        logs.detach_reflex_worker_tasks()
-
-
 # The access line
 
 

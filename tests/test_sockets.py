@@ -1,121 +1,12 @@
-"""The page websocket's hooks into Reflex (referral_app/infra/sockets.py): fail if a Reflex
-upgrade stops calling ``EventNamespace.on_disconnect`` or ``on_event`` the way they expect
-or drops the attribute they change; and the per-client websocket limit."""
+"""The per-client websocket limit (referral_app/infra/sockets.py). The page websocket's hooks
+into Reflex are guarded in tests/framework/test_reflex_socket.py."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
-
 import pytest
-from socketio import AsyncNamespace
 
-from referral_app.infra.live import referral_feed
-from referral_app.infra.sockets import (
-    OpenSockets,
-    SocketHookError,
-    WebsocketLimit,
-    bound_event_socket,
-    lift_process_wide_client_error_limit,
-    on_socket_closed,
-    refuse_unknown_events,
-)
+from referral_app.infra.sockets import OpenSockets, WebsocketLimit
 from referral_app.settings import settings
-
-
-def test_a_closing_socket_ends_its_pages_subscriptions_and_reflex_still_cleans_up():
-    from referral_app.referral_app import app
-
-    namespace = app.event_namespace
-    assert isinstance(namespace, AsyncNamespace)  # python-socketio dispatches to it by method name
-    sid = "test-sockets-sid"
-
-    async def scenario():
-        subscription = referral_feed.registry.add(42, page="test-sockets-tab", session=sid)
-        namespace._static_router_data[sid] = {}  # Reflex's own per-socket data, dropped on disconnect
-        # As python-socketio calls it when a socket closes (with its reason).
-        await namespace.trigger_event("disconnect", sid, "transport close")
-        assert subscription.closed and await asyncio.wait_for(subscription.wait(), 1) is False
-        assert sid not in namespace._static_router_data
-
-    asyncio.run(scenario())
-
-
-def test_the_hook_is_put_once_and_refuses_an_app_without_the_namespace():
-    calls = []
-
-    class Namespace:
-        def on_disconnect(self, sid):
-            calls.append(("reflex", sid))
-
-    class App:
-        event_namespace = Namespace()
-
-    app = App()
-    on_socket_closed(app, lambda sid: calls.append(("ours", sid)))
-    on_socket_closed(app, lambda sid: calls.append(("twice", sid)))
-    app.event_namespace.on_disconnect("s1", "client disconnect")
-    assert calls == [("ours", "s1"), ("reflex", "s1")]
-    with pytest.raises(SocketHookError):
-        on_socket_closed(object(), print)
-
-
-# Bounds on what one client can make the socket do (issue 18)
-
-
-def _registered_event_name() -> str:
-    from reflex_base.registry import RegistrationContext
-
-    return next(iter(RegistrationContext.get().event_handlers))
-
-
-def test_an_unknown_event_is_refused_in_one_short_line_before_reflex_queues_it(caplog):
-    """Reflex queued it, then logged the whole event and a traceback (about 9 kB) from a
-    task that no longer knew the client; a registered one still reaches Reflex."""
-    from referral_app.referral_app import app
-
-    namespace = app.event_namespace
-    caplog.set_level(logging.WARNING)
-
-    async def scenario():
-        with app.set_contexts():
-            huge = {"name": "no_such_state.no_such_event" + "x" * 10_000, "payload": {"junk": "y" * 10_000}}
-            assert await namespace.on_event("test-sockets-sid", huge) is None
-            assert await namespace.on_event("test-sockets-sid", "not json") is None
-            assert await namespace.on_event("test-sockets-sid", 12345) is None
-            refused = [record.getMessage() for record in caplog.records]
-            caplog.clear()
-            # A registered name goes on to Reflex, which answers a socket it does not know with its own warning.
-            await namespace.on_event("test-sockets-sid", {"name": _registered_event_name(), "payload": {}})
-            return refused, [record.getMessage() for record in caplog.records]
-
-    refused, passed = asyncio.run(scenario())
-    assert len(refused) == 3 and all("page event refused" in message for message in refused)
-    assert all(len(message) < 300 for message in refused)
-    assert any("no associated token" in message for message in passed), passed
-
-
-def test_reflex_leaves_client_error_reports_to_the_per_client_limit():
-    from referral_app.referral_app import app
-
-    assert app.event_namespace._MAX_CLIENT_ERRORS_PER_WINDOW == sys.maxsize
-
-
-def test_the_bounds_refuse_a_reflex_that_no_longer_fits():
-    class Namespace:
-        async def on_event(self, sid, data):
-            return None
-
-    class App:
-        event_namespace = Namespace()
-
-    with pytest.raises(SocketHookError):
-        lift_process_wide_client_error_limit(App())  # no _MAX_CLIENT_ERRORS_PER_WINDOW
-    with pytest.raises(SocketHookError):
-        refuse_unknown_events(object())
-    with pytest.raises(SocketHookError):
-        bound_event_socket(App())
 
 
 def test_open_sockets_are_counted_per_client_and_given_back():

@@ -10,44 +10,34 @@ from sqladmin import Admin
 from sqladmin.authentication import login_required
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from referral_app.admin.auth import StaffAuth, csrf_input, csrf_token, staff_binding
 from referral_app.admin.dashboard import DashboardView
 from referral_app.admin.views import VIEWS
 from referral_app.infra.db import engine
+from referral_app.infra.framework.sqladmin import PostOnlyAdmin
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-class StaffAdmin(Admin):
+class StaffAdmin(PostOnlyAdmin):
     """sqladmin's Admin, with the routes that change something answering POST only.
 
     sqladmin runs ``@action`` routes and logout on GET, which a link or a redirect from
-    any site can trigger with the staff's cookie; here they take POST, and
-    ``admin/auth.py``'s guard wants the CSRF token with every POST.
+    any site can trigger with the staff's cookie; here they take POST
+    (``infra/framework/sqladmin.py``), and ``admin/auth.py``'s guard wants the CSRF token
+    with every POST.
     """
 
     def __init__(self, app, engine, **kwargs) -> None:
         kwargs.setdefault("templates_dir", str(TEMPLATES))
         super().__init__(app, engine, **kwargs)
-        _post_only(self, "logout")
         self.templates.env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input, staff_binding=staff_binding)
 
     @login_required
     async def index(self, request: Request) -> Response:
         """Staff land on the dashboard (the login sends them here)."""
         return RedirectResponse(request.url_for("admin:view-dashboard"), status_code=303)
-
-    def _handle_action_decorated_func(self, func, view, view_instance) -> None:
-        super()._handle_action_decorated_func(func, view, view_instance)
-        if hasattr(func, "_action"):
-            _post_only(self, f"action-{view_instance.identity}-{func._slug}")
-
-
-def _post_only(admin: Admin, name: str) -> None:
-    [route] = [r for r in admin.admin.router.routes if isinstance(r, Route) and r.name == name]
-    route.methods = {"POST"}
 
 
 def mount_admin(app: FastAPI) -> Admin:

@@ -32,7 +32,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from markupsafe import Markup, escape
-from sqladmin import ModelView, action, expose
+from sqladmin import action, expose
 from sqlalchemy import BigInteger, Integer, Select, SmallInteger, false, func, or_, select
 from sqlalchemy.orm import aliased
 from sqladmin.helpers import get_primary_keys, object_identifier_values
@@ -45,9 +45,10 @@ from referral_app.admin.csv_export import csv_response
 from referral_app.domain import audit, insights, webhooks
 from referral_app.domain.audit import StaffActor
 from referral_app.domain.webhooks import Attempt
+from referral_app.infra.framework.sqladmin import GuardedModelView
+from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookEvent
 from referral_app.services import staff
 from referral_app.services import webhooks as webhook_service
-from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookEvent
 
 
 def when(value: datetime | None) -> str:
@@ -118,7 +119,7 @@ LABELS = {
 }
 
 
-class ReadOnlyView(ModelView):
+class ReadOnlyView(GuardedModelView):
     list_template = "list.html"  # sqladmin's, with the filters under the table on a phone
     column_labels = LABELS
     can_create = False
@@ -146,10 +147,9 @@ class ReadOnlyView(ModelView):
             await service(pk, actor)
         return self.back(request)
 
-    def _stmt_by_identifier(self, identifier: str) -> Select:
-        # sqladmin builds every by-id query here (details, edit, delete, file routes).
+    def check_identifier(self, identifier: str) -> None:
+        """Before every by-id query (details, edit, delete, file routes): 404 unless it could be an id."""
         _check_identifier(self.model, identifier)
-        return super()._stmt_by_identifier(identifier)
 
     def search_query(self, stmt: Select, term: str) -> Select:
         """The search box's hook in sqladmin: override :meth:`literal_search` instead."""
@@ -159,7 +159,7 @@ class ReadOnlyView(ModelView):
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """Rows where a searchable column contains ``term`` (case-insensitive, literally)."""
-        columns = [getattr(self.model, name) for name in self._search_fields]
+        columns = self.searchable_columns()
         return stmt.where(or_(false(), *(column.icontains(term, autoescape=True) for column in columns)))
 
 

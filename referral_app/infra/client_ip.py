@@ -11,7 +11,8 @@ address already taken from a scope, as Reflex's ``router.session.client_ip``).
   repeated lines are one list), and the rightmost address that is not itself a trusted
   proxy is the client (everything left of it was written by the client, or by proxies we
   do not know). That rule is Granian's ``granian.utils.proxies`` (uvicorn's middleware
-  ported), which this wraps; uvicorn's own reads only the last header line.
+  ported), which this wraps (``infra/framework/granian.py``); uvicorn's own reads only the
+  last header line.
 * Around it: a hop that is not an IP address never becomes the client (the peer stays),
   and a dual-stack socket's ``::ffff:a.b.c.d`` is the IPv4 address it stands for.
 * ``X-Forwarded-Proto``: the rightmost value of all its lines (the one the nearest proxy
@@ -24,9 +25,9 @@ from __future__ import annotations
 import ipaddress
 from functools import cache, lru_cache
 
-from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from referral_app.infra.framework.granian import proxy_headers_resolver
 from referral_app.settings import settings
 
 UNKNOWN = "unknown"
@@ -81,13 +82,8 @@ def request_client_ip(scope: Scope) -> str:
 
 @cache
 def _wrapped(proxies: tuple[str, ...]):
-    """Granian's X-Forwarded-For rule for these proxies, around an app that returns the scope."""
-    networks = [str(network) for network in _trusted_networks(proxies)]
-
-    def resolved(scope, _receive, _send):  # Granian's wrapper returns what the app returns
-        return scope
-
-    return wrap_asgi_with_proxy_headers(resolved, trusted_hosts=networks)
+    """Granian's X-Forwarded-For rule for these proxies: ``scope -> scope``."""
+    return proxy_headers_resolver([str(network) for network in _trusted_networks(proxies)])
 
 
 def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
@@ -115,7 +111,7 @@ def resolve(scope: Scope, trusted_proxies: tuple[str, ...] | None = None) -> Sco
         return scope
     # Granian's rule sees X-Forwarded-For only; the scheme is decided below.
     headers = [(name, value) for name, value in scope.get("headers", ()) if name.lower() != b"x-forwarded-proto"]
-    resolved = _wrapped(proxies)({**scope, "headers": headers}, None, None)
+    resolved = _wrapped(proxies)({**scope, "headers": headers})
     host = resolved["client"][0]
     if _parse(host) is not None:
         scope["client"] = (client_address(host), 0 if host != peer else scope["client"][1])

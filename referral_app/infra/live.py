@@ -16,7 +16,7 @@ behind one interface:
 
 A subscription waits on an :class:`asyncio.Event`: no timer while nothing happens. It
 ends when the page closes: :meth:`ReferralFeed.close_session` (called when the page's
-websocket disconnects, see ``infra/sockets.py``), a newer subscription of the same tab
+websocket disconnects, see ``infra/framework/reflex_socket.py``), a newer subscription of the same tab
 (``page``, the client token: a reconnect or a second load) or the watcher itself.
 """
 

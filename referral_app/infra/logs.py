@@ -51,6 +51,7 @@ from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_app.infra.client_ip import UNKNOWN, client_key, request_client_ip
+from referral_app.infra.framework.reflex_logging import event_client_ip, event_request_id, start_worker_tasks_in
 from referral_app.settings import settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -186,26 +187,9 @@ def safe_traceback(exc_info, limit: int = MAX_TRACEBACK_CHARS) -> str:
 # --- Request ids ---------------------------------------------------------------------
 
 
-@functools.cache
-def _reflex_event_context():
-    try:
-        from reflex_base.event.context import EventContext
-    except ImportError:  # pragma: no cover - Reflex is a dependency
-        return None
-    return EventContext
-
-
 def current_request_id() -> str | None:
     """The Reflex event being handled, else the HTTP request (or websocket) being served."""
-    event_context = _reflex_event_context()
-    if event_context is not None:
-        try:
-            txid = event_context.get().txid
-        except LookupError:
-            txid = None
-        if txid:
-            return txid
-    return correlation_id.get()
+    return event_request_id() or correlation_id.get()
 
 
 def install_record_factory() -> None:
@@ -502,15 +486,6 @@ MAX_TRACKED_CLIENTS = 10_000
 summary_logger = logging.getLogger("referral_app.logs")
 
 
-@functools.cache
-def _client_ip_route_var() -> str | None:
-    try:
-        from reflex.constants import RouteVar  # public: rx.constants
-    except ImportError:  # pragma: no cover - Reflex is a dependency
-        return None
-    return str(RouteVar.CLIENT_IP)
-
-
 # True in a task that serves the whole worker (see detached_context): whatever started it.
 _detached: contextvars.ContextVar[bool] = contextvars.ContextVar("referral_app_log_detached", default=False)
 
@@ -524,38 +499,12 @@ def detached_context() -> contextvars.Context:
     return context
 
 
-# Reflex's modules that start worker-wide tasks with ``reflex.utils.tasks.ensure_task``
-# (its lock-release and socket-record subscribers, its lost-and-found relay).
-_REFLEX_TASK_MODULES = ("reflex.istate.manager.redis", "reflex.utils.token_manager")
-
-
 def detach_reflex_worker_tasks() -> None:
-    """Make Reflex start its worker-wide tasks (``ensure_task``) in a :func:`detached_context`
-    unless it names a context itself; once. Reflex starts them from the first page event
-    that needs them, so they inherited that client's context and their errors (Redis lost,
-    for every tab of the worker) counted against it. ``RuntimeError`` if Reflex changed."""
-    import importlib
-    import inspect
-
-    from reflex.utils import tasks
-
-    original = tasks.ensure_task
-    if "task_context" not in inspect.signature(original).parameters:
-        raise RuntimeError("referral_app: reflex.utils.tasks.ensure_task has no task_context (infra/logs.py)")
-
-    @functools.wraps(original)
-    def ensure_task(*args, task_context=None, **kwargs):
-        return original(*args, task_context=detached_context() if task_context is None else task_context, **kwargs)
-
-    ensure_task.referral_app_detached = True  # type: ignore[attr-defined]
-    for name in _REFLEX_TASK_MODULES:
-        module = importlib.import_module(name)
-        current = getattr(module, "ensure_task", None)
-        if getattr(current, "referral_app_detached", False):
-            continue
-        if current is not original:
-            raise RuntimeError(f"referral_app: {name}.ensure_task is not Reflex's ensure_task (infra/logs.py)")
-        module.ensure_task = ensure_task
+    """Make Reflex start its worker-wide tasks in a :func:`detached_context`; once. Reflex
+    starts them from the first page event that needs them, so they inherited that client's
+    context and their errors (Redis lost, for every tab of the worker) counted against it.
+    ``RuntimeError`` (``infra/framework/reflex_logging.py``) if Reflex changed."""
+    start_worker_tasks_in(detached_context)
 
 
 def current_client() -> str | None:
@@ -566,13 +515,7 @@ def current_client() -> str | None:
     address (all such would be one client)."""
     if _detached.get():
         return None
-    address = None
-    event_context = _reflex_event_context()
-    if event_context is not None:
-        try:
-            address = event_context.get().router_data.get(_client_ip_route_var())
-        except LookupError:
-            pass
+    address = event_client_ip()
     if not address:
         client = _client_var.get()
         address = client[0] if client else None

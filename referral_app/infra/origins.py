@@ -6,7 +6,7 @@ port of the same host: "same-site", so ``SameSite=Lax`` cookies still come along
 not act with the visitor's cookies. Allowed are:
 
 * the app's own origin: ``PUBLIC_URL``'s when that is set, else the request's own scheme,
-  host and port (the scheme as a trusted proxy reports it, see ``infra/proxy.py``);
+  host and port (the scheme as a trusted proxy reports it, see ``infra/client_ip.py``);
 * the origins listed in ``ALLOWED_ORIGINS``.
 
 Nothing else. :func:`origin_allowed` is the policy; it is applied to the websocket handshake
@@ -93,17 +93,7 @@ def cors_origins(extra: Iterable[str] = ()) -> list[str]:
 
 def socket_origin_allowed(origin: str | None, environ: dict) -> bool:
     """The policy for the websocket handshake (``/_event``), in the form python-engineio calls:
-    set as its ``cors_allowed_origins``, so a socket from another origin is refused (HTTP 403)
-    before it connects. engineio asks only when the handshake has an ``Origin``; browsers
-    always send one on a websocket."""
+    set as its ``cors_allowed_origins`` (``infra/framework/reflex_socket.py``), so a socket from
+    another origin is refused before it connects. engineio asks only when the handshake has an
+    ``Origin``; browsers always send one on a websocket."""
     return origin_allowed(origin, environ.get("asgi.scope", {}))
-
-
-def guard_event_socket(sio) -> None:
-    """Apply the policy to Reflex's Socket.IO server (``app.sio``).
-
-    Reflex passes ``cors_allowed_origins`` of rxconfig to it, which can only be a fixed
-    list; the app's own origin depends on the request when ``PUBLIC_URL`` is unset.
-    """
-    sio.eio.cors_allowed_origins = socket_origin_allowed
-    sio.eio.cors_credentials = True

@@ -1,7 +1,8 @@
 """How the server treats slow and idle clients and dead workers.
 
 Reflex starts Granian without any of these (``reflex.utils.exec``), so
-:func:`use_http_timeouts` gives Granian's ``Server`` class our defaults; ``rxconfig.py``
+:func:`use_http_timeouts` gives Granian's ``Server`` class our defaults (through
+``infra/framework/granian.py``); ``rxconfig.py``
 calls it before Reflex (or ``scripts/serve_prebuilt.py``) starts the server.
 
 * Headers, idle keep-alive and silent connections: Granian's HTTP/1 ``header_read_timeout``
@@ -29,6 +30,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from referral_app.infra.framework.granian import default_server_arguments
 from referral_app.settings import settings
 
 
@@ -55,26 +57,10 @@ def use_http_timeouts() -> None:
     """Make every Granian server started in this process default to :func:`granian_defaults`
     (HTTP/1 with the header timeout, dead workers replaced); arguments its caller gives win.
 
-    Reflex imports ``granian.server.Server`` when it starts the server, so replacing the
-    name with a subclass is enough; ``tests/test_http_timeouts.py`` fails if Reflex stops
-    starting Granian that way or Granian drops one of these arguments.
+    How is ``infra/framework/granian.py``'s business; ``tests/framework/test_granian.py``
+    fails if Reflex stops starting Granian that way or Granian drops one of these arguments.
     """
-    import granian.server
-
-    if getattr(granian.server.Server, "referral_app_timeouts", False):
-        return
-
-    class Server(granian.server.Server):
-        referral_app_timeouts = True
-
-        def __init__(self, *args, **kwargs) -> None:
-            for name, value in granian_defaults().items():
-                if kwargs.get(name) is None:
-                    kwargs[name] = value
-            super().__init__(*args, **kwargs)
-
-    Server.__name__ = Server.__qualname__ = granian.server.Server.__name__
-    granian.server.Server = Server
+    default_server_arguments(granian_defaults)
 
 
 class BodyTimeoutMiddleware:

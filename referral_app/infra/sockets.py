@@ -1,34 +1,7 @@
-"""The one place that leans on Reflex internals for the page's websocket: its disconnect,
-what it logs, and how many one client may open.
+"""How many websockets one client may hold open.
 
-Reflex 0.10.1 has no public hook for "this tab's websocket is gone". Its Socket.IO
-namespace, ``app.event_namespace`` (``reflex.app.EventNamespace``, made when the
-``rx.App`` is created), gets ``on_disconnect(sid)`` from python-socketio whenever a
-socket closes, cleanly or by a dropped connection (a ping timeout); the ``sid`` is the
-page's ``router.session.session_id``. :func:`on_socket_closed` wraps that method on the
-instance (python-socketio's ``AsyncNamespace.trigger_event`` looks it up by name), calls
-ours first, then Reflex's. ``tests/test_sockets.py`` fails if a Reflex upgrade moves or
-renames any of it.
-
-(Reflex 0.10.1 itself also cancels, on disconnect, the unfinished page-load chain of the
-tab's current socket, which the live-update watcher started by ``on_load`` belongs to. That
-is an implicit property of its event processor, and it skips a socket that is no longer the
-tab's current one; the hook does not depend on it.)
-
-:func:`bound_event_socket` bounds what one client can make the socket do (issue 18):
-
-* An event whose name is no registered event handler (or that is no event at all) is
-  refused in ``on_event``, before Reflex queues it, with one short warning. Reflex's
-  event processor would look the name up in the same registry
-  (``RegistrationContext.get().event_handlers``) and, not finding it, log the whole event
-  (its router data and payload) with a traceback: about 9 kB a time, from a part of
-  Reflex that no longer knows which client sent it.
-* Reflex's ``client_error`` event keeps its per-socket limit, but not its process-wide one
-  (``EventNamespace._MAX_CLIENT_ERRORS_PER_WINDOW``, 20 a minute for everybody): a few
-  tabs of one client used it up for all. Frontend reports are limited per client address
-  in ``infra/logs.py`` instead.
-
-Any of these missing after a Reflex upgrade stops the app at start (:class:`SocketHookError`).
+(The page websocket's hooks into Reflex, its disconnect, the events it refuses and its
+``client_error`` limit, are in ``infra/framework/reflex_socket.py``.)
 
 :class:`WebsocketLimit` (ASGI middleware) holds each client address (an IPv6 client by its
 /64) to ``MAX_WEBSOCKETS_PER_CLIENT`` open websockets per worker process: a handshake over
@@ -38,11 +11,8 @@ socket's ASGI call ends (a close, a dropped connection, an error).
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import threading
-from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,101 +21,6 @@ from referral_app.infra.client_ip import UNKNOWN, client_key, request_client_ip
 from referral_app.settings import settings
 
 logger = logging.getLogger(__name__)
-# An event name in a warning: enough to recognise it.
-SHOWN_NAME_CHARS = 120
-
-
-class SocketHookError(RuntimeError):
-    """Reflex's event namespace no longer looks as this module expects (a Reflex upgrade)."""
-
-
-def on_socket_closed(app, callback: Callable[[str], None]) -> None:
-    """Call ``callback(sid)`` whenever one of ``app``'s page websockets closes, before Reflex's own handler."""
-    namespace = getattr(app, "event_namespace", None)
-    original = getattr(namespace, "on_disconnect", None)
-    if namespace is None or not callable(original):
-        raise SocketHookError("rx.App.event_namespace.on_disconnect is missing; see referral_app/infra/sockets.py")
-    if getattr(original, "referral_app_hook", False):
-        return
-
-    def on_disconnect(sid: str, *_reason):
-        try:
-            callback(sid)
-        except Exception:  # Reflex's own clean-up must run whatever happens here
-            logger.exception("socket close hook failed")
-        return original(sid)
-
-    on_disconnect.referral_app_hook = True
-    namespace.on_disconnect = on_disconnect
-
-
-def _registration_context():
-    try:
-        from reflex_base.registry import RegistrationContext
-    except ImportError as error:
-        raise SocketHookError("reflex_base.registry.RegistrationContext is missing; see infra/sockets.py") from error
-    if "event_handlers" not in getattr(RegistrationContext, "__dataclass_fields__", {}):
-        raise SocketHookError("RegistrationContext.event_handlers is missing; see referral_app/infra/sockets.py")
-    return RegistrationContext
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= SHOWN_NAME_CHARS else text[:SHOWN_NAME_CHARS] + "..."
-
-
-def refuse_unknown_events(app) -> None:
-    """Wrap ``app.event_namespace.on_event``: an event that names no registered handler is
-    dropped with one short warning instead of being queued (see the module docstring)."""
-    namespace = getattr(app, "event_namespace", None)
-    original = getattr(namespace, "on_event", None)
-    if namespace is None or not callable(original):
-        raise SocketHookError("rx.App.event_namespace.on_event is missing; see referral_app/infra/sockets.py")
-    if getattr(original, "referral_app_hook", False):
-        return
-    registration = _registration_context()
-
-    async def on_event(sid: str, data=None):
-        fields = data
-        if isinstance(fields, (str, bytes)):  # Reflex accepts an event as JSON text too
-            try:
-                fields = json.loads(fields)
-            except ValueError:
-                fields = None
-        name = fields.get("name") if isinstance(fields, dict) else None
-        try:
-            handlers = registration.get().event_handlers
-        except LookupError:  # no registry here: Reflex decides, as it would without us
-            return await original(sid, data)
-        if not isinstance(name, str) or name not in handlers:
-            if isinstance(fields, dict):
-                logger.warning("page event refused: no event handler is named %s", _shown(name))
-            else:
-                logger.warning("page event refused: not an event but %s", type(fields).__name__)
-            return None
-        return await original(sid, fields)
-
-    on_event.referral_app_hook = True
-    namespace.on_event = on_event
-
-
-def lift_process_wide_client_error_limit(app) -> None:
-    """Leave Reflex's ``client_error`` reports to the per-client limit of ``infra/logs.py``:
-    Reflex's own process-wide window let one client's tabs silence everybody's reports."""
-    namespace = getattr(app, "event_namespace", None)
-    if not hasattr(type(namespace), "_MAX_CLIENT_ERRORS_PER_WINDOW") or not hasattr(
-        namespace, "_client_error_window_count"
-    ):
-        raise SocketHookError(
-            "EventNamespace._MAX_CLIENT_ERRORS_PER_WINDOW is missing; see referral_app/infra/sockets.py"
-        )
-    namespace._MAX_CLIENT_ERRORS_PER_WINDOW = sys.maxsize
-
-
-def bound_event_socket(app) -> None:
-    """Everything above, for the app's page websocket; refuses to start on a Reflex that no longer fits."""
-    refuse_unknown_events(app)
-    lift_process_wide_client_error_limit(app)
 
 
 # --- Websockets per client --------------------------------------------------------

@@ -18,18 +18,13 @@ state for that tab), a token-manager record as a Redis error (Reflex logs it and
 Rejections are counted (:func:`rejected_blobs`, and ``referral_state_blobs_rejected_total``
 on ``/metrics``) and logged at most once a minute, with the count since the last line.
 
-:func:`install` wraps, once per process (``referral_app/referral_app.py`` calls it at import,
-before the app exists, so before any state is read):
+:func:`install` (``referral_app/referral_app.py`` calls it at import, before the app exists,
+so before any state is read) has ``infra/framework/reflex_state.py`` put :data:`STATE` around
+every page-state pickle Reflex writes and reads, and :class:`_AuthenticatedPickle` in place of
+the ``pickle`` of Reflex's Redis token manager; that module refuses to start the app when
+Reflex no longer has these in the expected shape, and ``tests/framework/test_reflex_state.py``
+also fails then, and when Reflex unpickles anywhere else.
 
-* ``reflex.state.BaseState._serialize`` / ``_deserialize``: every page-state blob, in Redis
-  (``StateManagerRedis``, which calls ``BaseState._deserialize`` on the base class) and on
-  disk (``StateManagerDisk``, through ``BaseStateToken.serialize`` / ``deserialize``);
-* ``reflex.istate.manager.token.StateToken.serialize`` / ``deserialize``: states kept under
-  other token types;
-* the ``pickle`` that ``reflex.utils.token_manager`` uses (only ``dumps`` and ``loads``).
-
-It refuses to start (``RuntimeError``) when Reflex no longer has these in the expected shape;
-``tests/test_state_mac.py`` also fails then, and when Reflex unpickles anywhere else.
 What a MAC cannot stop: someone who can write to Redis can still delete state, or put back
 an older blob the app itself wrote (the page's session check, ``state/base.py``, re-checks
 whose data a tab holds on every hydrate); Redis authentication and a network policy are the
@@ -41,14 +36,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import inspect
 import logging
 import pickle
 import threading
 import time
 import types
-from typing import Any, BinaryIO
+from typing import Any
 
+from referral_app.infra.framework.reflex_state import seal_state_pickles
 from referral_app.infra.metrics import count_rejected_state_blob
 from referral_app.settings import settings
 
@@ -57,8 +52,6 @@ logger = logging.getLogger(__name__)
 _TAG_BYTES = hashlib.sha256().digest_size
 # Rejections are logged at most this often (seconds); each line gives the count since the last.
 LOG_INTERVAL_SECONDS = 60.0
-# The marker each patched function carries, so a second install is a no-op.
-_MARK = "__referral_state_mac__"
 
 
 def hkdf_sha256(secret: bytes, info: bytes, length: int = 32) -> bytes:
@@ -157,90 +150,8 @@ class _AuthenticatedPickle(types.SimpleNamespace):
         return pickle.loads(TOKEN_MANAGER.open(data), *args, **kwargs)
 
 
-def _parameters(function: Any) -> list[str]:
-    return list(inspect.signature(function).parameters)
-
-
-def _expect(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(
-            f"referral_app: Reflex changed ({what}); page state would be unpickled without its MAC "
-            "(referral_app/infra/state_mac.py), so the app does not start"
-        )
-
-
-def _check_shapes() -> tuple[Any, Any, types.ModuleType]:
-    """The three places :func:`install` patches, after checking each has the expected shape."""
-    import reflex.utils.token_manager as token_manager
-    from reflex.istate.manager.token import BaseStateToken, StateToken
-    from reflex.state import BaseState
-
-    serialize, deserialize = BaseState.__dict__.get("_serialize"), BaseState.__dict__.get("_deserialize")
-    _expect(inspect.isfunction(serialize) and _parameters(serialize) == ["self"], "BaseState._serialize(self)")
-    _expect(
-        isinstance(deserialize, classmethod) and _parameters(deserialize.__func__) == ["cls", "data", "fp"],
-        "BaseState._deserialize(cls, data, fp)",
-    )
-    for name, parameters in (("serialize", ["cls", "state"]), ("deserialize", ["cls", "data", "fp"])):
-        method = StateToken.__dict__.get(name)
-        _expect(
-            isinstance(method, classmethod) and _parameters(method.__func__) == parameters,
-            f"StateToken.{name}({', '.join(parameters)})",
-        )
-        _expect(isinstance(BaseStateToken.__dict__.get(name), classmethod), f"BaseStateToken.{name}")
-    current = getattr(token_manager, "pickle", None)
-    _expect(current is pickle or isinstance(current, _AuthenticatedPickle), "reflex.utils.token_manager.pickle")
-    return BaseState, StateToken, token_manager
-
-
-def _read(data: bytes | None, fp: BinaryIO | None) -> bytes:
-    if (data is None) == (fp is None):
-        raise ValueError("Only one of `data` or `fp` must be provided")
-    return data if data is not None else fp.read()  # type: ignore[union-attr]
-
-
 def install() -> None:
     """Seal every state blob Reflex writes and check every one it reads (see the module's
-    docstring); idempotent. ``RuntimeError`` if Reflex's internals are not as expected."""
-    from reflex_base.utils.exceptions import StateSchemaMismatchError
-
-    base_state, state_token, token_manager = _check_shapes()
-    if getattr(base_state.__dict__["_serialize"], _MARK, False):
-        return
-    original_serialize = base_state.__dict__["_serialize"]
-    original_deserialize = base_state.__dict__["_deserialize"].__func__
-    token_serialize = state_token.__dict__["serialize"].__func__
-    token_deserialize = state_token.__dict__["deserialize"].__func__
-
-    @functools.wraps(original_serialize)
-    def _serialize(self):
-        return STATE.seal(original_serialize(self))
-
-    @functools.wraps(original_deserialize)
-    def _deserialize(cls, data=None, fp=None):
-        try:
-            payload = STATE.open(_read(data, fp))
-        except BlobRejected as rejected:
-            # What Reflex's managers already read as "no usable state": a fresh one.
-            raise StateSchemaMismatchError(str(rejected)) from None
-        return original_deserialize(cls, data=payload)
-
-    @functools.wraps(token_serialize)
-    def serialize(cls, state):
-        return STATE.seal(token_serialize(cls, state))
-
-    @functools.wraps(token_deserialize)
-    def deserialize(cls, data=None, fp=None):
-        try:
-            payload = STATE.open(_read(data, fp))
-        except BlobRejected as rejected:
-            raise StateSchemaMismatchError(str(rejected)) from None
-        return token_deserialize(cls, data=payload)
-
-    for function in (_serialize, _deserialize, serialize, deserialize):
-        setattr(function, _MARK, True)
-    base_state._deserialize = classmethod(_deserialize)
-    state_token.serialize = classmethod(serialize)
-    state_token.deserialize = classmethod(deserialize)
-    token_manager.pickle = _AuthenticatedPickle()
-    base_state._serialize = _serialize  # last: it marks the whole install as done
+    docstring); idempotent. :class:`~referral_app.infra.framework.FrameworkChanged` (a
+    ``RuntimeError``) if Reflex's internals are not as expected."""
+    seal_state_pickles(STATE.seal, STATE.open, BlobRejected, _AuthenticatedPickle())

@@ -11,9 +11,10 @@ production): cache lifetimes, and pages without a detour through a redirect.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from referral_app.infra.framework.reflex_frontend import static_dir
 
 HASHED_ASSETS_PREFIX = "/assets/"
 IMMUTABLE = b"public, max-age=31536000, immutable"
@@ -21,13 +22,6 @@ REVALIDATE = b"no-cache"
 # Files of our own in assets/ (not hashed): a day.
 ONE_DAY = b"public, max-age=86400"
 UNHASHED_FILES = ("/favicon.svg", "/favicon.ico")
-
-
-def static_dir() -> Path:
-    from reflex.utils import prerequisites
-    from reflex_base import constants
-
-    return prerequisites.get_web_dir() / constants.Dirs.STATIC
 
 
 @lru_cache(maxsize=512)

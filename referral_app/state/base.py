@@ -7,12 +7,11 @@ import logging
 from typing import Any
 
 import reflex as rx
-from reflex.middleware import Middleware
 
 from referral_app.infra.cookies import BINDING_STORAGE_KEY, bound_session_token
 from referral_app.infra.db import UNAVAILABLE_ERRORS, session_scope
-from referral_app.infra.frontend import backend_base_url_js, hydrate_storage_value
-from referral_app.infra.page_state import state_was_lost
+from referral_app.infra.frontend import backend_base_url_js
+from referral_app.infra.framework.reflex_state import hydrate_storage_value, state_was_lost
 from referral_app.domain import sessions, users
 from referral_app.domain.errors import DomainError
 from referral_app.i18n import (
@@ -90,7 +89,7 @@ class SessionState(rx.State):
     No page state without a valid session: the states below this one hold the data of the
     user whose session :meth:`_authenticated_user_id` last confirmed (``_data_owner``).
     Every hydrate (each time a tab connects or reconnects, before Reflex sends it the page
-    state) re-checks the cookie's session (:class:`HydrateSessionCheck`); when it no longer
+    state) re-checks the cookie's session (:func:`check_session_on_hydrate`); when it no longer
     belongs to that user (signed out, revoked, expired, deactivated, another account, or an
     old tab's client token used without the cookie), every page state is reset to its
     defaults before anything is sent. A state that derives from this one gets this without
@@ -206,7 +205,7 @@ class SessionState(rx.State):
 
     def _state_was_lost(self) -> bool:
         """Whether the server lost this page's state (Redis restarted or the state expired)
-        while a background task had released it (infra/page_state.py): such a task returns
+        while a background task had released it (infra/framework/reflex_state.py): such a task returns
         :meth:`resume` and stops."""
         return state_was_lost(self)
 
@@ -219,7 +218,7 @@ class SessionState(rx.State):
 
     def _drop_stale_user_data(self, binding: str | None = None) -> bool:
         """Reset every page state if the session no longer belongs to the user whose data they
-        hold; whether it did. Run by :class:`HydrateSessionCheck` before every hydrate, with
+        hold; whether it did. Run by :func:`check_session_on_hydrate` before every hydrate, with
         the binding the reconnecting page sent (``binding``)."""
         if self._data_owner is None or self._session_user_id(binding) == self._data_owner:
             return False
@@ -242,21 +241,14 @@ def backend_exception_handler(exception: Exception):
     return default_backend_exception_handler(exception)
 
 
-_HYDRATE_EVENTS = frozenset(f"{rx.State.get_full_name()}.{name}" for name in ("hydrate", "hydrate_and_load"))
-
-
 def hydrate_binding(payload: object) -> str | None:
     """The binding a (re)connecting page sent with ``hydrate_and_load`` ("" when its storage has
     none); None when the event carries no storage values (then the state's own counts)."""
     return hydrate_storage_value(payload, SessionState, "session_binding")
 
 
-class HydrateSessionCheck(Middleware):
-    """Reflex app middleware (``app.add_middleware``): before a hydrate event sends a tab its
-    whole state, :meth:`SessionState._drop_stale_user_data` re-checks the cookie's session."""
-
-    async def preprocess(self, app, state, event) -> None:
-        if event.name in _HYDRATE_EVENTS:
-            session_state = await state.get_state(SessionState)
-            session_state._drop_stale_user_data(hydrate_binding(event.payload))
-        return None
+def check_session_on_hydrate(session_state: SessionState, payload: object) -> None:
+    """Before a hydrate event sends a tab its whole state (``referral_app.py`` has
+    ``infra/framework/reflex_state.py`` call it), :meth:`SessionState._drop_stale_user_data`
+    re-checks the cookie's session."""
+    session_state._drop_stale_user_data(hydrate_binding(payload))

@@ -167,7 +167,7 @@ class ProfileState(SessionState):
         """While the page is open, show new referrals as soon as somebody enters the code.
 
         The watcher sleeps on its subscription (no timer) and ends when the page's
-        websocket closes (``infra/sockets.py``), when a newer load of the same tab
+        websocket closes (``infra/framework/reflex_socket.py``), when a newer load of the same tab
         replaces it, or when the page is signed out.
         """
         async with self:

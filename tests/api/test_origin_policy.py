@@ -117,17 +117,6 @@ def test_the_websocket_check_reads_the_handshakes_own_scope(monkeypatch):
     assert not socket_origin_allowed("http://app.example.test:3001", environ)
 
 
-def test_the_apps_socket_server_uses_the_policy():
-    from reflex.utils.prerequisites import get_and_validate_app
-
-    app = get_and_validate_app().app
-    assert app.sio.eio.cors_allowed_origins is socket_origin_allowed
-    environ = {"HTTP_ORIGIN": "http://evil.example.test:3000", "asgi.scope": scope(scheme="ws")}
-    assert app.sio.eio._cors_allowed_origins(environ) == []  # what engineio checks before it accepts
-    environ["HTTP_ORIGIN"] = "http://app.example.test:3000"
-    assert app.sio.eio._cors_allowed_origins(environ) == ["http://app.example.test:3000"]
-
-
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -184,7 +184,7 @@ def test_frontend_is_built_into_the_image_and_not_at_start():
     assert "scripts/serve_prebuilt.py" in serve_branch
     assert "reflex run" not in serve_branch and "migrate" not in serve_branch
     assert "from referral_app.infra.frontend import serve_prebuilt" in SERVE_PREBUILT.read_text()
-    assert "mount_frontend_compiled_app=True" in (ROOT / "referral_app" / "infra" / "frontend.py").read_text()
+    assert "mount_frontend_compiled_app=True" in (ROOT / "referral_app/infra/framework/reflex_frontend.py").read_text()
 
 
 def test_exported_commands_exist_in_this_reflex():

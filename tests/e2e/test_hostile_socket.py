@@ -1,5 +1,5 @@
 """The running app's log, read while a hostile socket talks to it: no token, no forged line,
-no flood (referral_app/infra/logs.py, infra/sockets.py)."""
+no flood (referral_app/infra/logs.py, infra/framework/reflex_socket.py)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from reflex.state import State
 from referral_app.domain.phones import mask_phone
 from referral_app.infra import live
 from referral_app.infra.cookies import session_binding
-from referral_app.infra.frontend import client_storage_key
+from referral_app.infra.framework.reflex_state import client_storage_key
 from referral_app.settings import settings
 from referral_app.state.base import SessionState
 from tests.conftest import ROOT

@@ -104,7 +104,7 @@ def test_a_sealed_state_copied_into_another_tab_shows_that_tab_none_of_its_data(
     event sent without one (those handlers re-check the session, or touch no data)."""
     from referral_app.domain import auth, sessions
     from referral_app.infra.cookies import session_binding
-    from referral_app.infra.frontend import client_storage_key
+    from referral_app.infra.framework.reflex_state import client_storage_key
     from referral_app.state.base import SessionState
     from referral_app.state.profile import ProfileState
     from tests.e2e.test_journey import new_phone

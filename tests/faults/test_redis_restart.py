@@ -94,7 +94,7 @@ def test_open_pages_go_on_after_a_redis_restart(app, private_redis, new_context)
 
 
 def test_reflex_still_rebuilds_a_lost_state_the_way_we_rely_on():
-    """infra/page_state.py: a page event on a routeless tree is rehydrated first (hydrate and
+    """infra/framework/reflex_state.py: a page event on a routeless tree is rehydrated first (hydrate and
     on_load), and a background task that re-enters a lost tree finds it routeless."""
     import inspect
 

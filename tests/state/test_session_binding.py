@@ -1,29 +1,14 @@
-"""Guard tests for the session binding's reach into Reflex (referral_app/infra/frontend.py):
+"""The session binding's way through Reflex's hydrate (the reach into Reflex is
+referral_app/infra/framework/reflex_state.py, guarded in tests/framework/test_reflex_state.py):
 the page keeps the binding in localStorage under the name the sign-in script writes, and
 sends it with hydrate_and_load under the key the app reads. If Reflex changes either, these
 fail; the app itself then fails closed (no binding read: nobody is signed in)."""
 
 from __future__ import annotations
 
-import inspect
-
-import reflex as rx
-from reflex.compiler.utils import compile_client_storage
-
 from referral_app.infra.cookies import BINDING_STORAGE_KEY, session_binding
-from referral_app.infra.frontend import client_storage_key, hydrate_storage_value
+from referral_app.infra.framework.reflex_state import client_storage_key, hydrate_storage_value
 from referral_app.state.base import SessionState, browser_session_script, hydrate_binding
-
-
-def test_the_binding_is_a_local_storage_var_under_the_key_the_app_reads():
-    local = compile_client_storage(rx.State)["local_storage"]
-    key = client_storage_key(SessionState, "session_binding")
-    assert key in local, sorted(local)
-    assert local[key]["name"] == BINDING_STORAGE_KEY
-
-
-def test_hydrate_and_load_takes_the_browsers_storage_values_as_vars():
-    assert "vars" in inspect.signature(rx.State.hydrate_and_load.fn).parameters
 
 
 def test_the_binding_is_read_from_the_hydrate_payload_and_fails_closed():

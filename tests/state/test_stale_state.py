@@ -12,7 +12,7 @@ from reflex.istate.data import RouterData
 
 from referral_app.domain import sessions
 from referral_app.infra.cookies import SESSION_COOKIE, session_binding
-from referral_app.infra.frontend import client_storage_key
+from referral_app.infra.framework.reflex_state import client_storage_key
 from referral_app.state.base import SessionState
 from referral_app.state.login import LoginState
 from referral_app.state.profile import ProfileState

@@ -1,4 +1,6 @@
-"""The built frontend talks to its own origin (referral_app/infra/frontend.py).
+"""Guards of reflex_frontend.py (referral_app/infra/framework/): the built frontend talks to its
+own origin (infra/frontend.py), and the frontend is built and served through Reflex's internals
+in that module only.
 
 The change is made to the ``getBackendURL`` of the Reflex that is installed, and the
 patched function is run in Node.js with pages at several origins. A Reflex upgrade that
@@ -17,14 +19,15 @@ from pathlib import Path
 import pytest
 
 from referral_app.infra import frontend
+from referral_app.infra.framework import reflex_frontend
 from tests.conftest import ROOT
 
 
 def installed_state_js() -> str:
     import reflex_base
 
-    path = Path(reflex_base.__file__).parent / ".templates" / "web" / frontend.STATE_JS
-    assert path.is_file(), f"{path}: Reflex keeps its state.js elsewhere now; see referral_app/infra/frontend.py"
+    path = Path(reflex_base.__file__).parent / ".templates" / "web" / reflex_frontend.STATE_JS
+    assert path.is_file(), f"{path}: Reflex keeps its state.js elsewhere now; see infra/framework/reflex_frontend.py"
     return path.read_text()
 
 
@@ -67,7 +70,7 @@ CASES = [
 
 
 def test_patched_frontend_talks_to_the_pages_own_origin():
-    patched = frontend.same_origin_state_js(installed_state_js())
+    patched = reflex_frontend.same_origin_state_js(installed_state_js())
     assert resolve_in_node(patched, [(page, url) for page, url, _ in CASES]) == [want for _, _, want in CASES]
 
 
@@ -79,12 +82,12 @@ def test_unpatched_reflex_keeps_the_built_port():
 
 
 def test_patch_is_idempotent_and_refuses_an_unknown_state_js():
-    patched = frontend.same_origin_state_js(installed_state_js())
-    assert frontend.same_origin_state_js(patched) == patched
-    assert patched.count(frontend.MARKER) == 2
+    patched = reflex_frontend.same_origin_state_js(installed_state_js())
+    assert reflex_frontend.same_origin_state_js(patched) == patched
+    assert patched.count(reflex_frontend.MARKER) == 2
     changed = installed_state_js().replace("endpoint.hostname = frontend_hostname;", "endpoint.hostname = h;")
-    with pytest.raises(frontend.FrontendPatchError, match="Reflex changed it"):
-        frontend.same_origin_state_js(changed)
+    with pytest.raises(reflex_frontend.FrontendPatchError, match="Reflex changed it"):
+        reflex_frontend.same_origin_state_js(changed)
 
 
 def test_the_plugin_is_configured_and_registers_the_change():
@@ -94,12 +97,12 @@ def test_the_plugin_is_configured_and_registers_the_change():
     assert len(plugins) == 1
     tasks = []
     plugins[0].pre_compile(add_modify_task=lambda path, fn: tasks.append((path, fn)), add_save_task=None)
-    assert tasks == [(frontend.STATE_JS, frontend.same_origin_state_js)]
+    assert tasks == [(reflex_frontend.STATE_JS, reflex_frontend.same_origin_state_js)]
 
 
 def test_only_one_module_leans_on_reflex_build_and_serve_internals():
     """How the frontend is built and served (Reflex's environment, config and server
-    internals, its state.js) is known in referral_app/infra/frontend.py only."""
+    internals, its state.js) is known in referral_app/infra/framework/ only."""
     internals = re.compile(
         r"^\s*(from|import) (reflex\.utils\.(exec|build|export)|reflex_base\.(environment|config|constants))\b"
         r"|state\.js|run_backend_prod|_set_persistent",
@@ -109,7 +112,11 @@ def test_only_one_module_leans_on_reflex_build_and_serve_internals():
     for path in [*ROOT.glob("referral_app/**/*.py"), *ROOT.glob("scripts/*"), ROOT / "rxconfig.py", ROOT / "Dockerfile"]:
         if path.is_file() and internals.search(path.read_text()):
             offenders.append(str(path.relative_to(ROOT)))
-    assert offenders == ["referral_app/infra/frontend.py"], offenders
+    # (reflex_state.py reads one Reflex constant too: how client-storage values are named.)
+    assert sorted(offenders) == [
+        "referral_app/infra/framework/reflex_frontend.py",
+        "referral_app/infra/framework/reflex_state.py",
+    ], offenders
 
 
 def test_scripts_in_the_page_reach_the_backend_as_the_websocket_does(monkeypatch):
@@ -117,7 +124,7 @@ def test_scripts_in_the_page_reach_the_backend_as_the_websocket_does(monkeypatch
     same base as the patched getBackendURL: the page's origin, or a real api_url host."""
     stock = installed_state_js()
     listed = re.search(r"^const SAME_DOMAIN_HOSTNAMES = (\[.*\]);$", stock, re.M).group(1)
-    assert tuple(json.loads(listed)) == frontend.SAME_DOMAIN_HOSTNAMES
+    assert tuple(json.loads(listed)) == reflex_frontend.SAME_DOMAIN_HOSTNAMES
 
     from reflex_base.config import get_config
 
@@ -132,3 +139,23 @@ def test_scripts_in_the_page_reach_the_backend_as_the_websocket_does(monkeypatch
 
     monkeypatch.setattr(config, "api_url", "http://localhost:8000")
     assert "new URL(window.location.origin)" in browser_session_script("POST", {"claim": "x"}, "/profile")
+
+
+def test_reflex_still_serves_a_prebuilt_frontend_the_way_start_prod_server_expects():
+    """``start_prod_server`` (``scripts/serve_prebuilt.py``) does what ``reflex run --env prod
+    --single-port`` does after its build: these names and arguments must still exist."""
+    import inspect
+
+    from reflex.utils import exec as reflex_exec
+    from reflex.utils import prerequisites
+    from reflex_base import constants
+    from reflex_base.config import Config
+    from reflex_base.environment import environment
+
+    assert list(inspect.signature(reflex_exec.run_backend_prod).parameters)[:3] == ["host", "port", "loglevel"]
+    assert "mount_frontend_compiled_app" in inspect.signature(reflex_exec.run_backend_prod).parameters
+    assert callable(Config._set_persistent) and callable(prerequisites.get_web_dir)
+    for flag in ("REFLEX_COMPILE_CONTEXT", "REFLEX_ENV_MODE", "REFLEX_SKIP_COMPILE"):
+        assert hasattr(environment, flag), flag
+    assert constants.Dirs.STATIC == "build/client"
+    assert reflex_frontend.static_dir() == prerequisites.get_web_dir() / "build" / "client"
