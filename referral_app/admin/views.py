@@ -357,11 +357,9 @@ class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
         ),
     }
 
-    async def get_detail_value(self, obj: Any, prop: str, request: Request | None = None) -> tuple[Any, Any]:
-        """The details page's value of ``prop``; the attempts, read by a service, as a table."""
-        if prop == "attempts":
-            return obj.attempts, _attempts_table(await staff.webhook_attempts(obj.id))
-        return await super().get_detail_value(obj, prop, request)
+    async def detail_cell(self, obj: Any, prop: str) -> Markup | None:
+        """The details page's attempts: a table of them (a service reads them)."""
+        return _attempts_table(await staff.webhook_attempts(obj.id)) if prop == "attempts" else None
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """By webhook id, or a user's id (either user the event names)."""
