@@ -117,14 +117,18 @@ def forbid_on_event_loop(engine: Engine) -> None:
     exposes for exactly this kind of test); it guards the rule "no SQL on the event loop"
     in production as in tests (``tests/services/test_no_sql_on_the_loop.py``).
     """
+    event.listen(engine, "checkout", refuse_on_event_loop)
 
-    @event.listens_for(engine, "checkout")
-    def _not_on_the_loop(_dbapi_conn, _record, _proxy):
-        if asyncio._get_running_loop() is not None:
-            raise SqlOnEventLoop(
-                "a database connection was checked out on the event loop's thread; "
-                "call a service (referral_app.services), which runs database work in a worker thread"
-            )
+
+def refuse_on_event_loop(_dbapi_conn, _record, _proxy) -> None:
+    """The checkout listener of :func:`forbid_on_event_loop`: raises :class:`SqlOnEventLoop` on a
+    loop's thread. The browser tests remove it from their own engine (``tests/e2e/conftest.py``):
+    their process is not the app, and Playwright's sync API runs a loop in its main thread."""
+    if asyncio._get_running_loop() is not None:
+        raise SqlOnEventLoop(
+            "a database connection was checked out on the event loop's thread; "
+            "call a service (referral_app.services), which runs database work in a worker thread"
+        )
 
 
 engine = make_engine(settings.database_url)

@@ -10,9 +10,9 @@ from referral_app.state.base import SessionState
 
 class NotFoundState(SessionState):
     @rx.event
-    def on_load(self):
+    async def on_load(self):
         """Only the language: this page shows nobody's data."""
-        return self._resolve_language()
+        return await self._resolve_language()
 
 
 def not_found_page() -> rx.Component:

@@ -9,11 +9,9 @@ from typing import Any
 import reflex as rx
 
 from referral_app.infra.cookies import BINDING_STORAGE_KEY, bound_session_token
-from referral_app.infra.db import UNAVAILABLE_ERRORS, session_scope
+from referral_app.infra.db import UNAVAILABLE_ERRORS
 from referral_app.infra.frontend import backend_base_url_js
 from referral_app.infra.framework.reflex_state import hydrate_storage_value, state_was_lost
-from referral_app.domain import sessions, users
-from referral_app.domain.errors import DomainError
 from referral_app.i18n import (
     LANGUAGE_COOKIE,
     LANGUAGE_COOKIE_MAX_AGE,
@@ -23,6 +21,7 @@ from referral_app.i18n import (
     language_name,
     translate,
 )
+from referral_app.services import auth, profile as profiles
 from referral_app.settings import settings
 
 SESSION_API_PATH = "/api/v1/auth/browser_session/"
@@ -123,33 +122,30 @@ class SessionState(rx.State):
             self.language, self.messages = language, catalogue(language)
         return rx.call_script(_SHOW_PAGE_SCRIPT.format(language=json.dumps(language)))
 
-    def _resolve_language(self, user_id: int | None = None):
+    async def _resolve_language(self, user_id: int | None = None):
         """Choose the page's language: this browser's choice, the account's, the browser's
         ``Accept-Language``, then ``DEFAULT_LANGUAGE``. Call it first in every page's load."""
         choice = self.language_choice if self.language_choice in available_languages() else None
         if choice is None and user_id is not None:
-            with session_scope() as db:
-                choice = users.language_of(db, user_id)
+            choice = await profiles.account_language(user_id)
             if choice in available_languages():
                 self.language_choice = choice  # remembered in this browser too
         return self._use_language(choose_language(choice, self.router.headers.accept_language))
 
-    def _remember_language_on_account(self, user_id: int) -> None:
+    async def _remember_language_on_account(self, user_id: int) -> None:
         """At sign-in: the choice made in this browser goes with the account."""
         if self.language_choice in available_languages():
-            with session_scope() as db:
-                users.set_language(db, user_id, self.language_choice)
+            await profiles.set_account_language(user_id, self.language_choice)
 
     @rx.event
-    def switch_language(self, language: Any):
+    async def switch_language(self, language: Any):
         """The person chose ``language``: remembered in a cookie and, signed in, on the account."""
         if not isinstance(language, str) or language not in available_languages():
             return None
         self.language_choice = language
-        user_id = self._authenticated_user_id()
+        user_id = await self._authenticated_user_id()
         if user_id is not None:
-            with session_scope() as db:
-                users.set_language(db, user_id, language)
+            await profiles.set_account_language(user_id, language)
         return self._use_language(language)
 
     def _session_token(self, binding: str | None = None) -> str | None:
@@ -162,26 +158,20 @@ class SessionState(rx.State):
             self.router.headers.cookie, secure, self.session_binding if binding is None else binding
         )
 
-    def _authenticated_user_id(self) -> int | None:
+    async def _authenticated_user_id(self) -> int | None:
         """The id of the user whose live session cookie came with this connection.
 
         A handler reads user data only after this confirmed a user, so from then on the
         page states hold that user's data (``_hold_data_of``).
         """
-        user_id = self._session_user_id()
+        user_id = await self._session_user_id()
         if user_id is not None:
             self._hold_data_of(user_id)
         return user_id
 
-    def _session_user_id(self, binding: str | None = None) -> int | None:
-        token = self._session_token(binding)
-        if token is None:
-            return None
-        with session_scope() as db:
-            try:
-                return sessions.authenticated_user_id(db, token)
-            except DomainError:
-                return None
+    async def _session_user_id(self, binding: str | None = None) -> int | None:
+        """The user of this page's live session cookie (see :meth:`_session_token`); None without one."""
+        return await auth.user_of(self._session_token(binding))
 
     def _hold_data_of(self, user_id: int) -> None:
         """Record that the page states now hold data of ``user_id`` (see the class docstring)."""
@@ -216,11 +206,11 @@ class SessionState(rx.State):
         runs one: the page's state is rebuilt (``hydrate``, then the page's ``on_load`` from
         the session cookie and the database), so the page goes on by itself."""
 
-    def _drop_stale_user_data(self, binding: str | None = None) -> bool:
+    async def _drop_stale_user_data(self, binding: str | None = None) -> bool:
         """Reset every page state if the session no longer belongs to the user whose data they
         hold; whether it did. Run by :func:`check_session_on_hydrate` before every hydrate, with
         the binding the reconnecting page sent (``binding``)."""
-        if self._data_owner is None or self._session_user_id(binding) == self._data_owner:
+        if self._data_owner is None or await self._session_user_id(binding) == self._data_owner:
             return False
         self.reset()  # this state and every page state below it, _data_owner included
         return True
@@ -247,8 +237,8 @@ def hydrate_binding(payload: object) -> str | None:
     return hydrate_storage_value(payload, SessionState, "session_binding")
 
 
-def check_session_on_hydrate(session_state: SessionState, payload: object) -> None:
+async def check_session_on_hydrate(session_state: SessionState, payload: object) -> None:
     """Before a hydrate event sends a tab its whole state (``referral_app.py`` has
     ``infra/framework/reflex_state.py`` call it), :meth:`SessionState._drop_stale_user_data`
     re-checks the cookie's session."""
-    session_state._drop_stale_user_data(hydrate_binding(payload))
+    await session_state._drop_stale_user_data(hydrate_binding(payload))

@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
 
 from referral_app.infra.client_ip import client_address
-from referral_app.infra.db import session_scope
-from referral_app.domain import auth, invites, phones, referrals, sessions
+from referral_app.domain import invites, phones
 from referral_app.domain.clock import utcnow
-from referral_app.domain.codes import IssuedCode
 from referral_app.domain.errors import DomainError, RateLimited, TooManyAttempts
-from referral_app.domain.sms import sms_sender
 from referral_app.i18n import translate
+from referral_app.services import auth, referrals
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, text_field
 
@@ -175,7 +172,7 @@ class LoginState(SessionState):
         self._ticking = True
         return LoginState.count_down
 
-    def _show_ref(self, raw: str | None) -> None:
+    async def _show_ref(self, raw: str | None) -> None:
         self.ref_code = self.ref_shown = self.ref_inviter = self.ref_status = ""
         if raw is None:
             return
@@ -184,8 +181,7 @@ class LoginState(SessionState):
         except DomainError:
             self.ref_shown, self.ref_status = raw.strip()[:SHOWN_REF_LENGTH], "unknown"
             return
-        with session_scope() as db:
-            owner = referrals.code_owner_phone(db, code)
+        owner = await referrals.inviter_phone(code)
         if owner is None:
             self.ref_shown, self.ref_status = code, "unknown"
         else:
@@ -194,7 +190,7 @@ class LoginState(SessionState):
     # --- Events --------------------------------------------------------------------------
 
     @rx.event
-    def on_load(self):
+    async def on_load(self):
         """Choose the language; show the invitation of ``?ref=`` and an ended session; send
         a signed-in visitor to the profile."""
         # Whatever was in flight when the page was left is over now; a code request handed to
@@ -207,12 +203,12 @@ class LoginState(SessionState):
             self.step, self.phone_number, self.demo_code = "phone", "", ""
             self._clear_error()
         query = self.router.url.query_parameters
-        self._show_ref(query.get("ref"))
+        await self._show_ref(query.get("ref"))
         if query.get("session") == SESSION_ENDED and self.step == "phone":
             self._clear_error()
             self.session_ended = True
-        user_id = self._authenticated_user_id()
-        events = [self._resolve_language(user_id)]
+        user_id = await self._authenticated_user_id()
+        events = [await self._resolve_language(user_id)]
         if user_id is not None:
             events.append(rx.redirect(self._profile_url()))
         else:
@@ -246,21 +242,6 @@ class LoginState(SessionState):
         # which Reflex keeps for the connection.
         return client_address(self.router.session.client_ip)
 
-    @staticmethod
-    def _issue(phone_number: str, ip: str) -> IssuedCode:
-        with session_scope() as db:
-            return auth.request_code(db, phone_number, ip)
-
-    @staticmethod
-    def _accepted(issued: IssuedCode, accepted_at: datetime) -> IssuedCode | None:
-        with session_scope() as db:
-            return auth.code_accepted(db, issued, accepted_at)
-
-    @staticmethod
-    def _not_sent(issued: IssuedCode) -> None:
-        with session_scope() as db:
-            auth.code_not_sent(db, issued)
-
     def _start_send(self, phone_number: str):
         """Hand the send to :meth:`send_code`, which runs outside the state lock."""
         self._update_clocks()
@@ -290,7 +271,7 @@ class LoginState(SessionState):
             phone_number, self._outgoing = self._outgoing, ""
             send_id, ip, language = self._send_id, self._client_ip(), self.language
         try:
-            issued = await asyncio.to_thread(self._issue, phone_number, ip)
+            issued = await auth.issue_code(phone_number, ip)
         except DomainError as error:
             async with self:
                 if self._send_id != send_id:
@@ -321,23 +302,21 @@ class LoginState(SessionState):
                 # A send whose task died with its worker is over after its deadline.
                 self._sending_until = time.time() + settings.sms_send_timeout_seconds + SEND_GRACE_SECONDS
         if stale:
-            await asyncio.to_thread(self._not_sent, issued)
+            await auth.withdraw_code(issued)
             return
-        sending = asyncio.ensure_future(auth.send_code(issued, sms_sender, language))
-        done, _ = await asyncio.wait({sending}, timeout=settings.sms_late_notice_seconds)
+        delivery = asyncio.ensure_future(auth.deliver_code(issued, language))
+        done, _ = await asyncio.wait({delivery}, timeout=settings.sms_late_notice_seconds)
         if not done:
             async with self:
                 if self._send_id == send_id and self.sending:
                     self.sms_late = True
         try:
-            accepted_at = await sending
+            accepted = await delivery  # a failed send is withdrawn before its error comes
         except Exception as error:
-            await asyncio.to_thread(self._not_sent, issued)
             await self._send_failed(send_id)
             if isinstance(error, DomainError):  # the gateway failed or missed the deadline
                 return
             raise  # a fault of ours: reported as any handler's error
-        accepted = await asyncio.to_thread(self._accepted, issued, accepted_at)
         if accepted is None:  # another request for the number (another tab) replaced this code
             await self._send_failed(send_id)
             return
@@ -376,13 +355,14 @@ class LoginState(SessionState):
         self._ticking = False
 
     @rx.event
-    def code_typed(self, value: Any):
+    async def code_typed(self, value: Any):
         """The code field changed: sign in by itself once the last digit is typed."""
         if isinstance(value, str) and len("".join(value.split())) == settings.code_length:
-            yield from self.confirm_code({"code": value})
+            async for update in self.confirm_code({"code": value}):
+                yield update
 
     @rx.event
-    def confirm_code(self, form_data: dict[str, Any]):
+    async def confirm_code(self, form_data: dict[str, Any]):
         """Check the code; on success the browser trades a one-time claim for its cookie."""
         self._update_clocks()
         if self.step != "code" or self.code_dead or self.confirming:
@@ -395,10 +375,8 @@ class LoginState(SessionState):
         self.confirming = True
         yield
         try:
-            with session_scope() as db:
-                user = auth.sign_in(db, self.phone_number, raw)
-                claim = sessions.create_browser_claim(db, user.id)
-            self._hold_data_of(user.id)  # the page now shows this user's number
+            signed_in = await auth.sign_in_browser(self.phone_number, raw)
+            self._hold_data_of(signed_in.user_id)  # the page now shows this user's number
         except TooManyAttempts as error:
             self._fail(error)
             self.code_dead = "attempts"
@@ -410,10 +388,10 @@ class LoginState(SessionState):
                 self._tried_codes = [*self._tried_codes, typed]
             self.confirming = False
             return
-        self._remember_language_on_account(user.id)
+        await self._remember_language_on_account(signed_in.user_id)
         self.demo_code, self.step, self.confirming = "", "done", False
         yield rx.call_script(
-            browser_session_script("POST", {"claim": claim}, self._profile_url()),
+            browser_session_script("POST", {"claim": signed_in.claim}, self._profile_url()),
             callback=LoginState.session_claimed,
         )
 

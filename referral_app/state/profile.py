@@ -7,7 +7,6 @@ server and rendered in the page's language, so a language switch re-renders it.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -15,10 +14,9 @@ from urllib.parse import urlencode
 import reflex as rx
 import segno
 
-from referral_app.infra.db import read_scope, session_scope
-from referral_app.domain import invites, phones, referrals, sessions
+from referral_app.domain import invites, phones
 from referral_app.domain.clock import utcnow
-from referral_app.domain.errors import DomainError
+from referral_app.domain.errors import DomainError, NotAuthenticated
 from referral_app.domain.referrals import Referral
 from urllib.parse import unquote
 
@@ -27,6 +25,8 @@ from referral_app.i18n import TIMEZONE_COOKIE, format_moment, format_relative, k
 from referral_app.infra.cookies import read_cookie
 from referral_app.infra.hosts import link_base
 from referral_app.infra.live import referral_feed
+from referral_app.services import auth, profile as profiles, referrals
+from referral_app.services.profile import ProfileView
 from referral_app.settings import settings
 from referral_app.state.base import SessionState, browser_session_script, text_field
 
@@ -122,9 +122,10 @@ class ProfileState(SessionState):
             query["ref"] = typed_code
         return rx.redirect(f"{LOGIN_ROUTE}?{urlencode(query)}" if query else LOGIN_ROUTE)
 
-    def _load(self, db, user_id: int) -> None:
-        profile = referrals.get_profile(db, user_id)
-        page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
+    def _load(self, view: ProfileView) -> None:
+        """Show ``view`` (the profile and its first page of referrals), as the user whose data it is."""
+        self._hold_data_of(view.user_id)
+        profile, page = view.profile, view.first_page
         self.phone_number = profile.phone_number
         self.invite_code = profile.invite_code
         self.activated_code = profile.activated_invite_code or ""
@@ -141,16 +142,16 @@ class ProfileState(SessionState):
         self.loaded = True
 
     @rx.event
-    def on_load(self):
+    async def on_load(self):
         """Load the profile of the signed-in user; pre-fill a ``?ref=`` code."""
-        user_id = self._authenticated_user_id()
-        if user_id is None:
+        try:  # the session is checked in the same read
+            view = await profiles.read_profile(self._session_token())
+        except NotAuthenticated:
             return self._signed_out()
         self.error_code = ""
         zone = read_cookie(self.router.headers.cookie, TIMEZONE_COOKIE, secure=False)
         self._timezone = known_timezone(unquote(zone) if zone else None)
-        with session_scope() as db:
-            self._load(db, user_id)
+        self._load(view)
         ref = self.router.url.query_parameters.get("ref")
         self.prefill_code = ""
         if ref is not None and not self.activated_code:
@@ -160,7 +161,7 @@ class ProfileState(SessionState):
                 code = ""
             self.prefill_code = "" if code == self.invite_code else code
         # Each load (a reconnect's too) starts a watcher; the tab's older one ends.
-        return [self._resolve_language(user_id), ProfileState.watch_referrals]
+        return [await self._resolve_language(view.user_id), ProfileState.watch_referrals]
 
     @rx.event(background=True)
     async def watch_referrals(self):
@@ -173,7 +174,7 @@ class ProfileState(SessionState):
         async with self:
             if self._state_was_lost():  # Redis lost the page's state: the page reloads it
                 return SessionState.resume
-            user_id = self._authenticated_user_id()
+            user_id = await self._authenticated_user_id()
             if user_id is None:
                 return
             session = self.router.session
@@ -182,7 +183,8 @@ class ProfileState(SessionState):
         # Somebody may have entered the code between the page's load and this subscription
         # (after a Redis restart that gap is a page reload long): not heard, so the count,
         # one row, is looked at once; a change is shown as an update would be.
-        if await asyncio.to_thread(self._invited_count_now, user_id) != self.invited_count:
+        # -1: the account is gone; the update's session check then ends the watcher.
+        if await profiles.invited_count(user_id) != self.invited_count:
             subscription.notify()
         try:
             with metrics.track_live_subscriber():
@@ -190,26 +192,20 @@ class ProfileState(SessionState):
                     async with self:
                         if self._state_was_lost():
                             return SessionState.resume
-                        if self._authenticated_user_id() != user_id:
+                        try:  # the session is checked in the same read
+                            view = await profiles.read_profile(self._session_token())
+                        except NotAuthenticated:
                             return
-                        await asyncio.to_thread(self._show_new_referrals, user_id)
+                        self._hold_data_of(view.user_id)
+                        if view.user_id != user_id:
+                            return
+                        self._show_new_referrals(view)
         finally:
             subscription.close()
 
-    @staticmethod
-    def _invited_count_now(user_id: int) -> int:
-        """The user's referral count now; -1 if the account is gone (the watcher then re-checks the session)."""
-        with read_scope() as db:
-            try:
-                return referrals.get_profile(db, user_id).invited_count
-            except DomainError:
-                return -1
-
-    def _show_new_referrals(self, user_id: int) -> None:
+    def _show_new_referrals(self, view: ProfileView) -> None:
         """Refresh the count and put new referrals (always the newest) on top of the list."""
-        with session_scope() as db:
-            profile = referrals.get_profile(db, user_id)
-            page = referrals.list_referrals(db, user_id, limit=settings.referral_page_size)
+        profile, page = view.profile, view.first_page
         shown = {phone for phone, _ in self._rows}
         fresh = [_raw(item) for item in page.items if item.phone_number not in shown]
         self.invited_count = profile.invited_count
@@ -217,12 +213,6 @@ class ProfileState(SessionState):
         self._rows = fresh + self._rows
         if not had_rows:  # the list was empty: paging starts here
             self.next_cursor = page.next_cursor or ""
-
-    def _activate(self, user_id: int, raw_code: Any) -> int:
-        with session_scope() as db:
-            owner = referrals.activate_invite(db, user_id, raw_code)
-            self._load(db, user_id)
-        return owner.id
 
     @rx.event
     async def activate(self, form_data: dict[str, Any]):
@@ -233,8 +223,7 @@ class ProfileState(SessionState):
         if self.activated_code or self.activating:
             return
         raw_code = text_field(form_data, "invite_code")
-        user_id = self._authenticated_user_id()
-        if user_id is None:
+        if await self._authenticated_user_id() is None:
             typed = ""
             try:
                 typed = invites.normalize_invite_code(raw_code)
@@ -244,32 +233,33 @@ class ProfileState(SessionState):
             return
         self.error_code, self.activating = "", True
         yield
+        token = self._session_token()
         try:
-            owner_id = await asyncio.to_thread(self._activate, user_id, raw_code)
+            # The inviter's open pages hear of it from the message bus (services/subscribers.py).
+            await referrals.activate_invitation(token, raw_code)
+            view = await profiles.read_profile(token)
         except DomainError as error:
             self._fail(error)
         else:
+            self._load(view)
             self.prefill_code = ""
             yield rx.toast.success(translate("profile.activated_success", self.language))
-            await referral_feed.publish(owner_id)
         finally:
             self.activating = False
 
     @rx.event
-    def load_more(self):
+    async def load_more(self):
         """Append the next page of referrals (once per page, however often it is clicked)."""
         if not self.next_cursor or self.loading_more:
             return
         cursor = self.next_cursor
         self.loading_more = True
         yield
-        user_id = self._authenticated_user_id()
-        if user_id is None:
+        if await self._authenticated_user_id() is None:
             yield self._signed_out()
             return
         try:
-            with session_scope() as db:
-                page = referrals.list_referrals(db, user_id, cursor=cursor, limit=settings.referral_page_size)
+            page = await profiles.referral_page(self._session_token(), cursor)
         except DomainError as error:
             self._fail(error)
         else:
@@ -288,7 +278,7 @@ class ProfileState(SessionState):
             return toast(translate(messages[outcome], self.language))
 
     @rx.event
-    def logout(self):
+    async def logout(self):
         """End the session on the server, then drop the cookie (once)."""
         if self.logging_out:
             return
@@ -296,8 +286,7 @@ class ProfileState(SessionState):
         yield
         token = self._session_token()
         if token is not None:
-            with session_scope() as db:
-                sessions.revoke_session(db, token)
+            await auth.sign_out(token, require_live=False)
         self.reset()
         self.logging_out = True  # until the page leaves
         yield rx.call_script(browser_session_script("DELETE", None, LOGIN_ROUTE, always_go=True))

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session
 
 from tests.conftest import ROOT, create_test_database
@@ -135,9 +136,12 @@ def another_app(app_server: RunningApp, tmp_path_factory, database: str | None =
 @pytest.fixture(scope="session")
 def app_db(app_database):
     """A session on the running app's database, for seeding and checks."""
-    from referral_app.infra.db import make_engine
+    from referral_app.infra.db import make_engine, refuse_on_event_loop
 
     engine = make_engine(app_database)
+    # The app's guard against SQL on an event loop's thread does not apply to the tests' own
+    # checks: Playwright's sync API runs its event loop in this process's main thread.
+    event.remove(engine, "checkout", refuse_on_event_loop)
     with Session(engine, expire_on_commit=False) as session:
         yield session
     engine.dispose()

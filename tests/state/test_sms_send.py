@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from referral_app.domain import sms as sms_module
 from referral_app.domain.sms import DemoSmsSender, WebhookSmsSender
 from referral_app.i18n import translate
 from referral_app.models import CodeSend, ConfirmationCode, User
 from referral_app.settings import settings
-from referral_app.state import login as login_module
 from referral_app.state.login import LoginState
 from tests.private_services import REDIS_SERVER, private_redis_url
 from tests.state.conftest import make_state, run
@@ -126,7 +126,7 @@ def on_processor(redis_url, monkeypatch, scenario):
 
     pages: list[Page] = []
     sender = ProbingSender(lambda: pages[0])
-    monkeypatch.setattr(login_module, "sms_sender", sender)
+    monkeypatch.setattr(sms_module, "sms_sender", sender)
 
     async def main():
         redis = Redis.from_url(redis_url)
@@ -222,7 +222,7 @@ def test_a_late_sms_is_named_and_the_countdown_waits_for_the_gateway(db, monkeyp
     monkeypatch.setattr(settings, "sms_late_notice_seconds", 0.3)
     state = make_state(LoginState)
     sender = TimedSender(state, 1.0)
-    monkeypatch.setattr(login_module, "sms_sender", sender)
+    monkeypatch.setattr(sms_module, "sms_sender", sender)
     run(state.request_code({"phone": PHONE}))
 
     [(sending, late, text, code_left)] = sender.seen
@@ -245,12 +245,12 @@ def test_the_line_under_the_heading_follows_the_send(db, monkeypatch, send_limit
     state = make_state(LoginState)
     state.language = "ru"
     sender = HeadingSender(state, 0.2)
-    monkeypatch.setattr(login_module, "sms_sender", sender)
+    monkeypatch.setattr(sms_module, "sms_sender", sender)
     run(state.request_code({"phone": PHONE}))
     assert sender.seen == [translate("login.code_sending_to", "ru")] == ["Отправляем код в SMS на номер"]
     assert state.code_sent_text == translate("login.code_sent_to", "ru")
 
-    monkeypatch.setattr(login_module, "sms_sender", _failing_sender())
+    monkeypatch.setattr(sms_module, "sms_sender", _failing_sender())
     state = make_state(LoginState)
     run(state.request_code({"phone": OTHER_PHONE}))
     assert state.send_failed
@@ -265,7 +265,7 @@ def _failing_sender() -> WebhookSmsSender:
 
 
 def test_a_failed_send_is_named_and_a_new_code_can_be_asked_at_once(db, monkeypatch, send_limits):
-    monkeypatch.setattr(login_module, "sms_sender", _failing_sender())
+    monkeypatch.setattr(sms_module, "sms_sender", _failing_sender())
     state = make_state(LoginState)
     run(state.request_code({"phone": PHONE}))
 
@@ -274,7 +274,7 @@ def test_a_failed_send_is_named_and_a_new_code_can_be_asked_at_once(db, monkeypa
     assert state.resend_in == 0 and state.retry_after == 0 and state.demo_code == ""
     assert count(db, ConfirmationCode) == 0
 
-    monkeypatch.setattr(login_module, "sms_sender", DemoSmsSender(delay_seconds=(0.0, 0.0)))
+    monkeypatch.setattr(sms_module, "sms_sender", DemoSmsSender(delay_seconds=(0.0, 0.0)))
     run(state.resend_code())  # at once: the failed send holds no cooldown
     assert not state.send_failed and state.error_text == "" and state.demo_code
     assert state.code_left == settings.code_ttl_seconds and state.resend_in > 0
@@ -299,7 +299,7 @@ def hanging_gateway(monkeypatch):
 
 
 def test_a_gateway_past_the_deadline_fails_in_time(db, monkeypatch, hanging_gateway):
-    monkeypatch.setattr(login_module, "sms_sender", hanging_gateway.sender(timeout=5.0, retries=2))  # alone: 15 s
+    monkeypatch.setattr(sms_module, "sms_sender", hanging_gateway.sender(timeout=5.0, retries=2))  # alone: 15 s
     monkeypatch.setattr(settings, "sms_send_timeout_seconds", 0.5)
     state = make_state(LoginState)
     start = time.monotonic()

@@ -163,8 +163,8 @@ def _check_hydrate_hook(app: Any) -> None:
 def before_hydrate(app: Any, state_cls: type, check: Callable[[Any, object], Any]) -> None:
     """Call ``check(state, payload)`` before each hydrate event of ``app`` sends a tab its whole
     state: ``state`` is the tab's ``state_cls`` instance, ``payload`` the event's payload (give
-    it to :func:`hydrate_storage_value`). ``check`` may reset states; what it returns is
-    ignored. :class:`~referral_app.infra.framework.FrameworkChanged` (the app does not start)
+    it to :func:`hydrate_storage_value`). ``check`` may reset states and may be a coroutine
+    function (it is awaited); what it returns is ignored. :class:`~referral_app.infra.framework.FrameworkChanged` (the app does not start)
     if Reflex no longer runs app middleware before its hydrate events."""
     from reflex.middleware import Middleware
 
@@ -174,7 +174,9 @@ def before_hydrate(app: Any, state_cls: type, check: Callable[[Any, object], Any
     class BeforeHydrate(Middleware):
         async def preprocess(self, app, state, event) -> None:
             if event.name in names:
-                check(await state.get_state(state_cls), event.payload)
+                outcome = check(await state.get_state(state_cls), event.payload)
+                if inspect.isawaitable(outcome):
+                    await outcome
             return None
 
     middleware = BeforeHydrate()
