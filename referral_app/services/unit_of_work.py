@@ -88,6 +88,9 @@ async def read(work: Callable[[Connection], T]) -> T:
     return await anyio.to_thread.run_sync(_read_in_thread, work)
 
 
+_END: Any = object()  # what next() gives when a stream's items are all read
+
+
 async def stream(work: Callable[[Session], Iterator[T]]) -> AsyncIterator[T]:
     """Yield the items of ``work(session)``, a lazy read (a generator), each one pulled in a
     worker thread: a long read (an export) streams without holding the event loop.
@@ -105,5 +108,3 @@ async def stream(work: Callable[[Session], Iterator[T]]) -> AsyncIterator[T]:
         with anyio.CancelScope(shield=True):  # a client that went away still gets its session closed
             await anyio.to_thread.run_sync(session.close)
 
-
-_END: Any = object()
