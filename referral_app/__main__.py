@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 
-from referral_app.infra.db import session_scope
-from referral_app.domain import staff
 from referral_app.domain.errors import DomainError
-from referral_app.domain.maintenance import purge_expired
 from referral_app.i18n import translate
+from referral_app.services import maintenance, staff
 
 
 def cleanup() -> int:
-    with session_scope() as db:
-        purged = purge_expired(db)
+    purged = asyncio.run(maintenance.purge_expired())
     print(f"removed {purged.codes} codes, {purged.sessions} sessions, {purged.sends} send-log rows, "
           f"{purged.staff_sessions} staff sessions, {purged.webhook_events} delivered webhook events")
     return 0
@@ -34,32 +32,28 @@ def _read_password() -> str:
 
 def create_admin(username: str) -> int:
     password = _read_password()
-    with session_scope() as db:
-        try:
-            account = staff.create_staff(db, username, password)
-        except DomainError as error:
-            print(translate(error.code, **error.params), file=sys.stderr)
-            return 1
+    try:
+        account = asyncio.run(staff.create_staff(username, password))
+    except DomainError as error:
+        print(translate(error.code, **error.params), file=sys.stderr)
+        return 1
     print(f"created staff account {account.username!r}; sign in at /admin")
     return 0
 
 
 def set_admin_active(username: str, active: bool) -> int:
     """Deactivation also ends the account's admin sessions at once."""
-    with session_scope() as db:
-        try:
-            staff.set_staff_active(db, username, active)
-        except DomainError as error:
-            print(translate(error.code, **error.params), file=sys.stderr)
-            return 1
+    try:
+        asyncio.run(staff.reactivate_staff(username) if active else staff.deactivate_staff(username))
+    except DomainError as error:
+        print(translate(error.code, **error.params), file=sys.stderr)
+        return 1
     print(f"staff account {username!r} {'reactivated' if active else 'deactivated; its admin sessions are ended'}")
     return 0
 
 
 def deliver_webhooks(until_idle: bool) -> int:
     """Run the delivery loop in this process (the server runs one too); Ctrl-C stops it."""
-    import asyncio
-
     from referral_app.domain import webhooks
     from referral_app.infra.logs import configure_logging
     from referral_app.infra.webhooks import webhook_delivery

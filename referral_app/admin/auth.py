@@ -21,7 +21,7 @@ For whoever adds an admin page or action
 
 Sessions
 --------
-Logging in starts a row in ``staff_sessions`` (``domain/staff.py``); the cookie holds the
+Logging in starts a row in ``staff_sessions`` (``services/staff.py``); the cookie holds the
 random session id, the database only its SHA-256. A session ends when it is 8 hours old,
 on logout (POST, with the token) and when the staff account is deactivated (``python -m
 referral_app deactivate-admin NAME``); from then on its cookie opens nothing. The cookie
@@ -44,7 +44,6 @@ two staff cookies is sent once to the same address, after the sibling's copy is 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
@@ -58,15 +57,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_app.domain import staff
 from referral_app.domain.errors import InvalidCredentials, StaffLockedOut
 from referral_app.domain.staff import STAFF_SESSION_TTL, StaffIdentity
 from referral_app.i18n import translate
 from referral_app.infra import cookies
 from referral_app.infra.asgi import BodyTooLarge, ClientGone, read_body, replay_body
 from referral_app.infra.client_ip import request_client_ip
-from referral_app.infra.db import session_scope
 from referral_app.infra.origins import origin_allowed, source_origin
+from referral_app.services import staff as staff_service
 from referral_app.settings import settings
 
 __all__ = ["AdminGuard", "StaffAuth", "StaffIdentity", "csrf_input", "csrf_token", "current_staff", "staff_binding"]
@@ -139,11 +137,6 @@ def _token_for(binding: str) -> str:
     return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
 
 
-def _lookup(session_id: str) -> StaffIdentity | None:
-    with session_scope() as db:
-        return staff.staff_of_session(db, session_id)
-
-
 def _refuse(scope: Scope) -> Response:
     return PlainTextResponse(translate("admin.forged"), status_code=403, headers={"Cache-Control": "no-store"})
 
@@ -206,7 +199,7 @@ class AdminGuard:
         state[_STATE_SESSION] = session_id
         state[_STATE_PAGE_BINDING] = session[1] if session else ""
         state[_STATE_STAFF] = (
-            await asyncio.to_thread(_lookup, session_id) if session_id and not path.startswith("/statics/") else None
+            await staff_service.staff_of_session(session_id) if session_id and not path.startswith("/statics/") else None
         )
 
         if unsafe and (
@@ -275,17 +268,6 @@ def _multipart_field(content_type: str, body: bytes, name: str) -> str:
     return ""
 
 
-def _login(username: str, password: str, ip: str) -> str:
-    with session_scope() as db:
-        account = staff.authenticate_staff(db, username, password, ip)
-        return staff.start_staff_session(db, account.id)
-
-
-def _logout(session_id: str) -> None:
-    with session_scope() as db:
-        staff.end_staff_session(db, session_id)
-
-
 class StaffAuth(AuthenticationBackend):
     """sqladmin's authentication backend, on server-side staff sessions (see the module docstring)."""
 
@@ -303,7 +285,7 @@ class StaffAuth(AuthenticationBackend):
         if not valid_binding(binding):  # the login page's script makes one; without it, no session
             return False
         try:
-            session_id = await asyncio.to_thread(_login, username, password, request_client_ip(request.scope))
+            session_id = await staff_service.sign_in(username, password, request_client_ip(request.scope))
         except (InvalidCredentials, StaffLockedOut):
             # One answer ("Invalid credentials.") for unknown user, wrong password and lockout.
             return False
@@ -320,7 +302,7 @@ class StaffAuth(AuthenticationBackend):
         secure = cookies.is_secure(request.scope)
         session_id = request.scope.get("state", {}).get(_STATE_SESSION)  # the bound one (AdminGuard)
         if session_id:
-            await asyncio.to_thread(_logout, session_id)
+            await staff_service.sign_out(session_id)
         response = RedirectResponse(URL(str(request.url_for("admin:login"))), status_code=303)
         response.raw_headers.append((b"set-cookie", cookies.expired_cookie_header_value(ADMIN_COOKIE, secure)))
         return response

@@ -12,14 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 
-from sqlmodel import Session
 from starlette.responses import StreamingResponse
 
 from referral_app.domain.clock import utcnow
-from referral_app.infra.db import session_scope
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -39,11 +37,13 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def csv_lines(header: Iterable[str], chunks: Iterable[list[tuple]]) -> Iterator[str]:
-    """The CSV text of ``header`` and the rows, one piece per chunk of rows."""
+def csv_lines(header: Iterable[str] | None, chunks: Iterable[list[tuple]]) -> Iterator[str]:
+    """The CSV text of ``header`` (None: no header line) and the rows, one piece per chunk of
+    rows; the header goes with the first piece, or alone if there are no rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
-    writer.writerow(header)
+    if header is not None:
+        writer.writerow(header)
     for rows in chunks:
         writer.writerows([safe_cell(value) for value in row] for row in rows)
         yield buffer.getvalue()
@@ -53,16 +53,22 @@ def csv_lines(header: Iterable[str], chunks: Iterable[list[tuple]]) -> Iterator[
         yield buffer.getvalue()
 
 
-def csv_response(name: str, header: Iterable[str], read: Callable[[Session], Iterator[list[tuple]]]) -> StreamingResponse:
-    """A download named ``<name>-<UTC date>.csv``; ``read`` yields chunks of rows from a session."""
+async def csv_pieces(header: Iterable[str], chunks: AsyncIterator[list[tuple]]) -> AsyncIterator[str]:
+    """The pieces of :func:`csv_lines` for chunks that arrive asynchronously (a service's stream)."""
+    first: Iterable[str] | None = header
+    async for rows in chunks:
+        yield "".join(csv_lines(first, [rows]))
+        first = None
+    if first is not None:
+        yield "".join(csv_lines(first, []))
 
-    def body() -> Iterator[str]:
-        with session_scope() as db:
-            yield from csv_lines(header, read(db))
 
+def csv_response(name: str, header: Iterable[str], chunks: AsyncIterator[list[tuple]]) -> StreamingResponse:
+    """A download named ``<name>-<UTC date>.csv`` of ``header`` and the rows of ``chunks``
+    (a service's stream: each chunk is read when the client has taken the one before)."""
     filename = f"{name}-{utcnow().date().isoformat()}.csv"
     return StreamingResponse(
-        body(),
+        csv_pieces(header, chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )

@@ -4,7 +4,6 @@ origin, so the admin works offline), the top inviters, and links to the CSV expo
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date
 
@@ -15,9 +14,7 @@ from sqladmin import BaseView, expose
 from starlette.requests import Request
 from starlette.responses import Response
 
-from referral_app.domain import insights
-from referral_app.domain.clock import utcnow
-from referral_app.infra.db import session_scope
+from referral_app.services import staff
 
 CHART_STYLE = Style(
     background="transparent",
@@ -53,17 +50,12 @@ def bar_chart(label: str, per_day: list[tuple[date, int]], color: str) -> Markup
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}, last 30 days" ', 1))
 
 
-def _read() -> insights.Dashboard:
-    with session_scope() as db:
-        return insights.dashboard(db, utcnow())
-
-
 class DashboardView(BaseView):
     name, icon = "Dashboard", "fa-solid fa-chart-column"
 
     @expose("/dashboard", methods=["GET"], identity="dashboard")
     async def dashboard(self, request: Request) -> Response:
-        numbers = await asyncio.to_thread(_read)
+        numbers = await staff.dashboard()
         context = {
             "title": "Dashboard",
             "subtitle": "How the programme grows (days in UTC)",

@@ -15,17 +15,21 @@ Every view derives from :class:`ReadOnlyView`, which gives it, besides read-only
 
 Actions (``@action``) change things, so they answer only POST with the CSRF token
 (``admin/auth.py``); ``current_staff(request)`` says who runs them.
+
+Our actions, exports and the attempts on a webhook's page call services
+(``services/staff.py``); nothing here opens a database session. The list and details pages
+are sqladmin's own reading, through the session maker it was given, in a worker thread
+(``ModelView._run_query``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from markupsafe import Markup, escape
 from sqladmin import action, expose
@@ -34,17 +38,17 @@ from sqlalchemy.orm import aliased
 from sqladmin.helpers import get_primary_keys, object_identifier_values
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from sqlmodel import Session
 from starlette.responses import RedirectResponse
 
 from referral_app.admin.actor import staff_actor
 from referral_app.admin.csv_export import csv_response
-from referral_app.domain import audit, insights, sessions, users, webhooks
+from referral_app.domain import audit, insights, webhooks
 from referral_app.domain.audit import StaffActor
-from referral_app.domain.clock import utcnow
-from referral_app.infra.db import session_scope
+from referral_app.domain.webhooks import Attempt
 from referral_app.infra.framework.sqladmin import GuardedModelView
-from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookAttempt, WebhookEvent
+from referral_app.models import AuthSession, ConfirmationCode, StaffAccount, StaffAction, User, WebhookEvent
+from referral_app.services import staff
+from referral_app.services import webhooks as webhook_service
 
 
 def when(value: datetime | None) -> str:
@@ -115,17 +119,6 @@ LABELS = {
 }
 
 
-async def audit_export(request: Request, action: str) -> int:
-    """Record an export by the signed-in staff account (403 if none); the number of rows."""
-    actor = staff_actor(request)
-
-    def write() -> int:
-        with session_scope() as db:
-            return insights.record_export(db, actor, action, utcnow())
-
-    return await asyncio.to_thread(write)
-
-
 class ReadOnlyView(GuardedModelView):
     list_template = "list.html"  # sqladmin's, with the filters under the table on a phone
     column_labels = LABELS
@@ -140,17 +133,18 @@ class ReadOnlyView(GuardedModelView):
     def back(self, request: Request) -> RedirectResponse:
         return RedirectResponse(request.url_for("admin:list", identity=self.identity), status_code=303)
 
-    def staff_action(self, request: Request, apply: Callable[[Session, int, StaffActor], object]) -> RedirectResponse:
-        """Run a staff action on each selected record (``?pks=``).
+    async def staff_action(
+        self, request: Request, service: Callable[[int, StaffActor], Awaitable[object]]
+    ) -> RedirectResponse:
+        """Run a staff action on each selected record (``?pks=``), one after the other.
 
-        ``apply(db, pk, actor)`` is a domain function that writes the audit log entry in the
-        action's own transaction; the actor is the signed-in staff account. (The request got
-        here as a POST with the session's CSRF token: ``admin/auth.py``.)
+        ``service(pk, actor)`` is a service (``services/staff.py``) that writes the audit log
+        entry in the action's own transaction; the actor is the signed-in staff account (403
+        if none). (The request got here as a POST with the session's CSRF token: ``admin/auth.py``.)
         """
         actor = staff_actor(request)
-        with session_scope() as db:
-            for pk in _ids(request):
-                apply(db, pk, actor)
+        for pk in _ids(request):
+            await service(pk, actor)
         return self.back(request)
 
     def check_identifier(self, identifier: str) -> None:
@@ -203,16 +197,16 @@ class UserAdmin(ReadOnlyView, model=User):
     @expose("/export.csv", methods=["GET"])
     async def export_csv(self, request: Request):
         """Every user as CSV, streamed; the audit log records it first."""
-        await audit_export(request, audit.EXPORT_USERS)
-        return csv_response("users", insights.USER_COLUMNS, insights.export_users)
+        chunks = await staff.export_users(staff_actor(request))
+        return csv_response("users", insights.USER_COLUMNS, chunks)
 
     @action(name="deactivate", label="Deactivate", confirmation_message="Deactivate? They can no longer sign in.")
     async def deactivate(self, request: Request) -> RedirectResponse:
-        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, False, actor=actor))
+        return await self.staff_action(request, staff.deactivate_user)
 
     @action(name="activate", label="Reactivate", confirmation_message="Let them sign in again?")
     async def reactivate(self, request: Request) -> RedirectResponse:
-        return self.staff_action(request, lambda db, pk, actor: users.set_user_active(db, pk, True, actor=actor))
+        return await self.staff_action(request, staff.reactivate_user)
 
 
 Inviter = aliased(User)
@@ -240,8 +234,8 @@ class ReferralAdmin(ReadOnlyView, model=User):
     @expose("/export.csv", methods=["GET"])
     async def export_csv(self, request: Request):
         """Every activation (who entered whose code, when) as CSV, streamed; the audit log records it first."""
-        await audit_export(request, audit.EXPORT_REFERRALS)
-        return csv_response("referrals", insights.REFERRAL_COLUMNS, insights.export_referrals)
+        chunks = await staff.export_referrals(staff_actor(request))
+        return csv_response("referrals", insights.REFERRAL_COLUMNS, chunks)
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """By the inviter's invite code or phone, or the invited user's phone."""
@@ -291,7 +285,7 @@ class SessionAdmin(ReadOnlyView, model=AuthSession):
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke? The user is signed out at once.")
     async def revoke(self, request: Request) -> RedirectResponse:
-        return self.staff_action(request, lambda db, pk, actor: sessions.revoke_session_by_id(db, pk, actor=actor))
+        return await self.staff_action(request, staff.revoke_session)
 
 
 class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
@@ -308,13 +302,8 @@ class StaffAccountAdmin(ReadOnlyView, model=StaffAccount):
     column_formatters_detail = column_formatters
 
 
-def _attempts_table(event: WebhookEvent) -> Markup:
-    """The event's delivery attempts, newest first (at most 50)."""
-    table = WebhookAttempt.__table__
-    with session_scope() as db:
-        rows = db.execute(
-            select(table).where(table.c.webhook_event_id == event.id).order_by(table.c.id.desc()).limit(50)
-        ).all()
+def _attempts_table(rows: list[Attempt]) -> Markup:
+    """An event's delivery attempts (``services.staff.webhook_attempts``) as a table."""
     if not rows:
         return Markup("none yet")
     cells = "".join(
@@ -366,8 +355,11 @@ class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
         WebhookEvent.payload: lambda m, a: Markup(
             f'<pre class="mb-0">{escape(json.dumps(json.loads(m.payload), indent=2, ensure_ascii=False))}</pre>'
         ),
-        WebhookEvent.attempts: lambda m, a: _attempts_table(m),
     }
+
+    async def detail_cell(self, obj: Any, prop: str) -> Markup | None:
+        """The details page's attempts: a table of them (a service reads them)."""
+        return _attempts_table(await staff.webhook_attempts(obj.id)) if prop == "attempts" else None
 
     def literal_search(self, stmt: Select, term: str) -> Select:
         """By webhook id, or a user's id (either user the event names)."""
@@ -377,7 +369,7 @@ class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
 
     @action(name="resend", label="Resend", confirmation_message="Send again? The receiver gets the same webhook-id.")
     async def resend(self, request: Request) -> RedirectResponse:
-        return self.staff_action(request, webhooks.resend)
+        return await self.staff_action(request, webhook_service.resend)
 
 
 _TARGET_VIEWS = {"user": "user", "session": "session", "webhook_event": "webhook-event"}

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from referral_app.domain import audit, events
@@ -263,6 +264,32 @@ def pending_count(db: Session) -> int:
     count = db.execute(select(func.count()).select_from(_events).where(_events.c.status == PENDING)).scalar_one()
     db.rollback()
     return count
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt as staff see it: its number, when, the HTTP status (None: no
+    answer), how long it took (milliseconds) and what went wrong (None: nothing)."""
+
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+
+
+_RECENT_ATTEMPTS = (
+    select(_attempts.c.attempt, _attempts.c.attempted_at, _attempts.c.status_code, _attempts.c.duration_ms,
+           _attempts.c.error)
+    .where(_attempts.c.webhook_event_id == bindparam("event"))
+    .order_by(_attempts.c.id.desc())
+    .limit(bindparam("rows"))
+)
+
+
+def recent_attempts(db: Session | Connection, event_pk: int, limit: int = 50) -> list[Attempt]:
+    """The delivery attempts of event ``event_pk``, newest first, at most ``limit`` (a read)."""
+    return [Attempt(*row) for row in db.execute(_RECENT_ATTEMPTS, {"event": event_pk, "rows": limit}).all()]
 
 
 def purge_delivered(db: Session, now: datetime) -> int:

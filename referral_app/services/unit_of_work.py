@@ -3,7 +3,8 @@ whose committed domain events are handed to the message bus afterwards.
 
 Every service runs its database work through :func:`run` (reads and writes, ORM session)
 or :func:`read` (reads only, a Core connection: about a tenth less CPU than a session for
-a profile read). Both hand the work to a worker thread of anyio's pool (at most 40 per
+a profile read); a long read that streams its result (the staff console's CSV exports)
+uses :func:`stream`. Both hand the work to a worker thread of anyio's pool (at most 40 per
 process; the database pool holds ``DB_POOL_SIZE`` + ``DB_MAX_OVERFLOW`` connections and
 threads beyond that wait for one), so no SQL runs on the event loop
 (``referral_app.infra.db.forbid_on_event_loop`` refuses a checkout there).
@@ -21,8 +22,8 @@ the error goes on: what was committed happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy.engine import Connection
@@ -85,3 +86,25 @@ def _read_in_thread(work: Callable[[Connection], T]) -> T:
 async def read(work: Callable[[Connection], T]) -> T:
     """Run ``work(connection)``, which only reads with Core statements, in a worker thread."""
     return await anyio.to_thread.run_sync(_read_in_thread, work)
+
+
+_END: Any = object()  # what next() gives when a stream's items are all read
+
+
+async def stream(work: Callable[[Session], Iterator[T]]) -> AsyncIterator[T]:
+    """Yield the items of ``work(session)``, a lazy read (a generator), each one pulled in a
+    worker thread: a long read (an export) streams without holding the event loop.
+
+    ``work`` must end its transaction after each item (``db.rollback()``), so that no
+    connection is held while the caller handles the item (or is slow to take the next).
+    Nothing is committed and no event is dispatched: a stream only reads.
+    """
+    session = Session(database.engine, expire_on_commit=False)
+    try:
+        items = await anyio.to_thread.run_sync(work, session)
+        while (item := await anyio.to_thread.run_sync(next, items, _END)) is not _END:
+            yield item
+    finally:
+        with anyio.CancelScope(shield=True):  # a client that went away still gets its session closed
+            await anyio.to_thread.run_sync(session.close)
+

@@ -77,7 +77,7 @@ def test_the_app_does_not_start_without_the_logout_route(monkeypatch):
         StaffAdmin(FastAPI(), engine, base_url="/admin", authentication_backend=StaffAuth())
 
 
-@pytest.mark.parametrize("what", ["hook signature", "action marks", "by-id query"])
+@pytest.mark.parametrize("what", ["hook signature", "action marks", "by-id query", "detail value"])
 def test_the_app_does_not_start_on_a_sqladmin_without_the_hooks(monkeypatch, what):
     if what == "hook signature":
         monkeypatch.setattr(Admin, "_handle_action_decorated_func", lambda self, func: None)
@@ -85,9 +85,12 @@ def test_the_app_does_not_start_on_a_sqladmin_without_the_hooks(monkeypatch, wha
     elif what == "action marks":
         monkeypatch.setattr(hooks, "action", lambda **kwargs: (lambda func: func))
         expected = "sqladmin 0.32.0 changed the _action and _slug attributes @action sets"
-    else:
+    elif what == "by-id query":
         monkeypatch.delattr(ModelView, "_stmt_by_identifier")
         expected = "sqladmin 0.32.0 changed ModelView._stmt_by_identifier(self, identifier)"
+    else:
+        monkeypatch.setattr(ModelView, "get_detail_value", lambda self, obj, prop: None)
+        expected = "sqladmin 0.32.0 changed ModelView.get_detail_value(self, obj, prop, request)"
     with pytest.raises(FrameworkChanged) as refused:
         hooks._check_action_hook()
     assert str(refused.value).startswith(expected)
@@ -108,3 +111,16 @@ def test_sqladmin_builds_every_by_id_query_and_search_where_the_views_hook_in():
     assert isinstance(instance, ReadOnlyView)
     assert instance.searchable_columns() == [getattr(view.model, name) for name in instance._search_fields]
     assert len(instance.searchable_columns()) == len(view.column_searchable_list)
+
+
+def test_the_details_page_asks_the_view_for_each_cell():
+    """sqladmin's details template takes every cell from ``get_detail_value``, where
+    ``GuardedModelView.detail_cell`` hooks in (the webhook page's attempts)."""
+    from pathlib import Path
+
+    import sqladmin
+
+    template = (Path(sqladmin.__file__).parent / "templates" / "sqladmin" / "details.html").read_text()
+    assert "model_view.get_detail_value(model, name, request)" in template
+    [webhooks_view] = [view for view in VIEWS if view.identity == "webhook-event"]
+    assert webhooks_view.detail_cell is not hooks.GuardedModelView.detail_cell

@@ -90,9 +90,11 @@ The reaches (module: function, for whom; why; guard test; failure):
     ``test_the_app_does_not_start_when_actions_would_answer_get``. SECURITY; fails closed
     (each action of each view must answer POST only when the view is added).
 16. ``sqladmin.GuardedModelView``, for ``admin/views.py``. ``ModelView._stmt_by_identifier``
-    (every by-id query: an id that is not an id is a 404) and ``_search_fields`` (the literal
-    search). Guard: ``test_sqladmin_builds_every_by_id_query_and_search_where_the_views_hook_in``.
-    The first refuses to start when its signature changed.
+    (every by-id query: an id that is not an id is a 404), ``_search_fields`` (the literal
+    search) and ``get_detail_value`` (a details cell read by a service: a webhook's attempts).
+    Guards: ``test_sqladmin_builds_every_by_id_query_and_search_where_the_views_hook_in``,
+    ``test_the_details_page_asks_the_view_for_each_cell``. The first and the last refuse to
+    start when their signature changed.
 
 (The issue counted fourteen reaches in twelve modules; this list counts some finer.) Not
 reaches, left where they are: ``reflex.app.default_backend_exception_handler`` (the documented

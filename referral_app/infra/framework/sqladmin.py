@@ -14,7 +14,11 @@ Two reaches, for ``admin/setup.py`` and ``admin/views.py``:
 * :class:`GuardedModelView`: sqladmin builds every by-id query (details, edit, delete, the
   file routes) in ``ModelView._stmt_by_identifier(identifier)``, and keeps the searchable
   columns' names in ``ModelView._search_fields``; a subclass gets a public hook for each,
-  ``check_identifier(identifier)`` and :meth:`GuardedModelView.searchable_columns`.
+  ``check_identifier(identifier)`` and :meth:`GuardedModelView.searchable_columns`. The
+  details page asks ``ModelView.get_detail_value(obj, prop, request)`` (undocumented, awaited
+  by its template) for each cell; a subclass whose cell needs a read (a service call, which
+  the documented formatters, plain functions, cannot await) defines
+  :meth:`GuardedModelView.detail_cell`.
 
 Guard tests: ``tests/framework/test_sqladmin.py``.
 """
@@ -46,6 +50,8 @@ def _check_action_hook() -> None:
            "sqladmin", "the _action and _slug attributes @action sets", _MODULE)
     expect(parameters(getattr(ModelView, "_stmt_by_identifier", None)) == ["self", "identifier"],
            "sqladmin", "ModelView._stmt_by_identifier(self, identifier)", _MODULE)
+    expect(parameters(getattr(ModelView, "get_detail_value", None)) == ["self", "obj", "prop", "request"],
+           "sqladmin", "ModelView.get_detail_value(self, obj, prop, request)", _MODULE)
 
 
 _check_action_hook()  # at import: the app does not start on a sqladmin that no longer fits
@@ -93,9 +99,10 @@ class PostOnlyAdmin(Admin):
 
 
 class GuardedModelView(ModelView):
-    """A ``ModelView`` with public hooks for two of sqladmin's private members: a subclass
-    defines ``check_identifier(identifier)`` (raise ``HTTPException`` to refuse), which runs
-    before every by-id query, and reads :meth:`searchable_columns`."""
+    """A ``ModelView`` with public hooks for three of sqladmin's undocumented members: a
+    subclass defines ``check_identifier(identifier)`` (raise ``HTTPException`` to refuse),
+    which runs before every by-id query, reads :meth:`searchable_columns`, and may define
+    :meth:`detail_cell`."""
 
     def check_identifier(self, identifier: str) -> None:
         """Refuse ``identifier`` (raise an ``HTTPException``) before any query is built with it."""
@@ -104,6 +111,17 @@ class GuardedModelView(ModelView):
     def _stmt_by_identifier(self, identifier: str) -> Select:
         self.check_identifier(identifier)
         return super()._stmt_by_identifier(identifier)
+
+    async def detail_cell(self, obj: Any, prop: str) -> Any:
+        """The details page's shown value of ``prop`` of ``obj`` when it must be read
+        asynchronously (a service call); None: sqladmin's own (its formatters)."""
+        return None
+
+    async def get_detail_value(self, obj: Any, prop: str, request: Any = None) -> tuple[Any, Any]:
+        cell = await self.detail_cell(obj, prop)
+        if cell is not None:
+            return getattr(obj, prop, None), cell
+        return await super().get_detail_value(obj, prop, request)
 
     def searchable_columns(self) -> list[Any]:
         """The model's attributes for ``column_searchable_list``, in its order."""
