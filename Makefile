@@ -6,14 +6,19 @@ SHELL := /bin/bash
 
 # Extra arguments: make test ARGS="-x -k activation" (pytest), make bench ARGS=--quick (a short run)
 ARGS ?=
+# Parallel pytest processes (pytest-xdist) for make test-fast; each has its own databases.
+TEST_WORKERS ?= auto
 
-.PHONY: run test dev bench clean
+.PHONY: run test test-fast dev bench clean
 
 run:  ## Start the app at http://127.0.0.1:$PORT (default 3000); SQLite unless DATABASE_URL is set
 	scripts/run.sh
 
-test:  ## Run the whole test suite (pytest)
+test:  ## Run the whole test suite (pytest); only the browser tier: make test ARGS="-m e2e"
 	scripts/test.sh $(ARGS)
+
+test-fast:  ## Every test without the e2e marker (no browser, no started app), in parallel: a few minutes
+	scripts/test.sh -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
 
 dev:  ## Dev server with hot reload: frontend on $PORT (3000), backend on $BACKEND_PORT (8000)
 	scripts/run.sh --dev
