@@ -155,14 +155,18 @@ E2E_DIRECTORIES = (ROOT / "tests" / "e2e", ROOT / "tests" / "faults")
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
 def pytest_collection_modifyitems(config, items):
-    """The ``e2e`` marker on every test under tests/e2e/ and tests/faults/. Browser tests
-    last: they are the slowest, and Playwright's sync API keeps an event loop running in the
-    main thread until the session ends (asyncio.run() in any later test would fail)."""
+    """The ``e2e`` marker on every test under tests/e2e/ and tests/faults/, and those tests
+    last, after every other (browser tests among them): they are the slowest, and Playwright's
+    sync API keeps an event loop running in the main thread until the session ends
+    (asyncio.run() in any later test would fail). Whole files go last, so that under
+    ``--dist loadfile --no-loadscope-reorder`` (make test-e2e) a worker is sent every other
+    file before any of these."""
+    in_directories = set()
     for item in items:
         if any(item.path.resolve().is_relative_to(directory) for directory in E2E_DIRECTORIES):
             item.add_marker(pytest.mark.e2e)
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/")
-               or "browser" in getattr(item, "fixturenames", ()))  # tests/faults/ drive browsers too
+            in_directories.add(item)
+    items.sort(key=lambda item: item in in_directories or "browser" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")
