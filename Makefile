@@ -6,14 +6,26 @@ SHELL := /bin/bash
 
 # Extra arguments: make test ARGS="-x -k activation" (pytest), make bench ARGS=--quick (a short run)
 ARGS ?=
+# Parallel pytest processes (pytest-xdist), each with databases of its own: for make
+# test-fast (one per core) and make test-e2e (each also starts its app and its Chromium).
+TEST_WORKERS ?= auto
+E2E_WORKERS ?= 2
 
-.PHONY: run test dev bench clean
+.PHONY: run test test-fast test-e2e dev bench clean
 
 run:  ## Start the app at http://127.0.0.1:$PORT (default 3000); SQLite unless DATABASE_URL is set
 	scripts/run.sh
 
-test:  ## Run the whole test suite (pytest)
+test:  ## Run the whole test suite (pytest), one process
 	scripts/test.sh $(ARGS)
+
+test-fast:  ## Every test without the e2e marker (no browser, no started app), in parallel: a few minutes
+	scripts/test.sh -m "not e2e" -n $(TEST_WORKERS) $(ARGS)
+
+# Whole files to a worker, in the order tests/conftest.py sorts them (browser tests last:
+# a process that has started Playwright can no longer asyncio.run()), not largest first.
+test-e2e:  ## The tests with the e2e marker (browser, started app, private servers), in parallel by file
+	scripts/test.sh -m e2e -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 dev:  ## Dev server with hot reload: frontend on $PORT (3000), backend on $BACKEND_PORT (8000)
 	scripts/run.sh --dev

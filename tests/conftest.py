@@ -2,6 +2,16 @@
 
 ``DATABASE_URL`` picks the engine: unset or SQLite gives temporary SQLite files; a
 PostgreSQL URL names a server on which fresh databases are created and dropped after.
+
+Under pytest-xdist (``make test-fast``) every worker process imports this module, so each
+worker has its own: a temporary directory of its own for the SQLite files, PostgreSQL
+databases named after the worker (``referral_test_gw0_main_1a2b3c4d``), and drops only
+those it made at its end.
+
+Tiers: every test that needs a browser or a process the test starts (the app through
+scripts/run.sh, nginx, newman, a private PostgreSQL or Redis) carries the ``e2e`` marker:
+everything under tests/e2e/ and tests/faults/ gets it here, a test elsewhere says so with
+``@pytest.mark.e2e``. ``make test-fast`` runs the rest (``-m "not e2e"``).
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 _SERVER_URL = os.environ.get("DATABASE_URL", "")
 IS_POSTGRES = _SERVER_URL.startswith("postgres")
-_TMP = Path(tempfile.mkdtemp(prefix="referral-tests-"))
+# "gw0", "gw1", ... in a pytest-xdist worker (set before this module is imported); "" otherwise.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_TMP = Path(tempfile.mkdtemp(prefix=f"referral-tests-{WORKER}-" if WORKER else "referral-tests-"))
 _created: list[str] = []
 
 
@@ -29,11 +41,12 @@ def _server_url():
 
 
 def create_test_database(label: str) -> str:
-    """A fresh, empty database on the configured engine; dropped when the run ends."""
+    """A fresh, empty database on the configured engine, of this process (this xdist worker)
+    alone; dropped when its run ends."""
     if not IS_POSTGRES:
         return f"sqlite:///{_TMP / f'{label}.db'}"
     server = _server_url()
-    name = f"referral_test_{label}_{uuid.uuid4().hex[:8]}"
+    name = f"referral_test_{WORKER + '_' if WORKER else ''}{label}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -137,12 +150,23 @@ def sms():
     return DemoSmsSender()
 
 
+E2E_DIRECTORIES = (ROOT / "tests" / "e2e", ROOT / "tests" / "faults")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
 def pytest_collection_modifyitems(config, items):
-    """Browser tests last: they are the slowest, and Playwright's sync API keeps an event
-    loop running in the main thread until the session ends (asyncio.run() in any later test
-    would fail)."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/")
-               or "browser" in getattr(item, "fixturenames", ()))  # tests/faults/ drive browsers too
+    """The ``e2e`` marker on every test under tests/e2e/ and tests/faults/, and those tests
+    last, after every other (browser tests among them): they are the slowest, and Playwright's
+    sync API keeps an event loop running in the main thread until the session ends
+    (asyncio.run() in any later test would fail). Whole files go last, so that under
+    ``--dist loadfile --no-loadscope-reorder`` (make test-e2e) a worker is sent every other
+    file before any of these."""
+    in_directories = set()
+    for item in items:
+        if any(item.path.resolve().is_relative_to(directory) for directory in E2E_DIRECTORIES):
+            item.add_marker(pytest.mark.e2e)
+            in_directories.add(item)
+    items.sort(key=lambda item: item in in_directories or "browser" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")

@@ -237,6 +237,7 @@ def test_reports_on_the_socket_itself_count_per_client_too(log_output, limiter):
 # Work that outlives the request or page event that started it
 
 
+@pytest.mark.e2e
 def test_the_live_update_listener_started_by_a_flooding_client_still_reports_redis_trouble(log_output, limiter):
     """The worker's one live-update listener is started by whichever page subscribes first,
     so it used to run in that page event's context: every warning it wrote later (Redis
@@ -279,6 +280,7 @@ def test_the_live_update_listener_started_by_a_flooding_client_still_reports_red
     assert "unknown event 0" in text and "Redis listener lost" in text
 
 
+@pytest.mark.e2e
 def test_reflex_worker_tasks_started_by_a_flooding_client_still_report_redis_trouble(log_output, limiter):
     """Reflex's state manager starts its worker-wide Redis subscriber (lock releases) from
     the first page event that takes a lock, so the subscriber ran in that client's context:

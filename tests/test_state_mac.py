@@ -96,6 +96,7 @@ def login_of(root) -> LoginState:
     return root.get_substate(LoginState.get_full_name().split("."))
 
 
+@pytest.mark.e2e
 @needs_redis
 @pytest.mark.parametrize("blob", [exploit_blob, forged_with_our_magic])
 def test_a_pickle_planted_in_redis_is_not_unpickled(redis_manager, tmp_path, blob):
@@ -120,6 +121,7 @@ def test_a_pickle_planted_in_redis_is_not_unpickled(redis_manager, tmp_path, blo
     assert rejected_on_metrics() >= counted_before + 2  # /metrics shows it
 
 
+@pytest.mark.e2e
 @needs_redis
 def test_state_written_to_redis_is_sealed_and_read_back(redis_manager):
     async def scenario():
@@ -143,6 +145,7 @@ def test_state_written_to_redis_is_sealed_and_read_back(redis_manager):
     assert login_of(root).phone_number == "+79123456789" and login_of(root).step == "code"
 
 
+@pytest.mark.e2e
 @needs_redis
 def test_state_sealed_under_another_secret_key_is_a_fresh_state(redis_manager, monkeypatch):
     """A key change (or another app's blob) costs the tab its state, nothing else."""
@@ -219,6 +222,7 @@ def test_state_written_to_disk_is_sealed_and_read_back(disk_manager):
     assert login_of(asyncio.run(read())).phone_number == "+79123456789"
 
 
+@pytest.mark.e2e
 @needs_redis
 def test_token_manager_records_planted_in_redis_are_not_unpickled(redis_url, tmp_path):
     """Reflex's Redis token manager keeps pickled socket records and relays pickled deltas."""

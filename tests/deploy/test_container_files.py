@@ -684,6 +684,7 @@ def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(directory)): (p.stat().st_mtime_ns, p.stat().st_size) for p in directory.rglob("*")}
 
 
+@pytest.mark.e2e
 def test_server_serves_a_prebuilt_frontend_without_building_and_stops_on_sigterm(tmp_path):
     """The image's server: the built files, the API and the health check on one port;
     nothing is compiled or built at start, and SIGTERM ends it cleanly."""

@@ -143,6 +143,7 @@ def on_processor(redis_url, monkeypatch, scenario):
     asyncio.run(main())
 
 
+@pytest.mark.e2e
 def test_a_gateway_slower_than_the_lock_leaves_the_page_working(db, redis_url, monkeypatch):
     """The page moves to the code step at once, its state lock is free during the send, and
     after a send longer than the lock lives, typing the code signs in."""
@@ -165,6 +166,7 @@ def test_a_gateway_slower_than_the_lock_leaves_the_page_working(db, redis_url, m
     assert count(db, User) == 1
 
 
+@pytest.mark.e2e
 def test_a_second_click_while_sending_sends_nothing_more(db, redis_url, monkeypatch, send_limits):
     async def scenario(page: Page, sender: ProbingSender):
         await page.send("request_code", form_data={"phone": PHONE})
@@ -181,6 +183,7 @@ def test_a_second_click_while_sending_sends_nothing_more(db, redis_url, monkeypa
     assert count(db, CodeSend) == 1
 
 
+@pytest.mark.e2e
 def test_a_result_for_a_number_the_page_left_is_not_shown(db, redis_url, monkeypatch):
     """"Another number" while the SMS is on its way, then a second number: the first send's
     outcome, when it comes, does not change the page."""
