@@ -109,6 +109,8 @@ def test_plural_forms_of_the_referral_count(base_url, new_context, app_db):
     _, ru = browser_page(new_context, "ru-RU", width=375)
     phone = new_phone()
     sign_in(ru, base_url, phone)
+    # The page may still be hidden for its Russian texts: wait until the code is rendered text.
+    expect(ru.locator("#invite-code")).to_have_text(re.compile(r"^\w{6}$"), use_inner_text=True)
     code = ru.locator("#invite-code").inner_text()
     forget_sends(app_db, phone)
     _, en = browser_page(new_context, "en-US")
