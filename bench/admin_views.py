@@ -12,6 +12,8 @@ each. Prints a markdown table. The database is dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
+
 import argparse
 import os
 import re
@@ -57,8 +59,8 @@ def run(url: str, n_users: int) -> None:
     from fastapi.testclient import TestClient
 
     from referral_app.referral_app import api
-    from referral_app.infra.db import engine, session_scope
-    from referral_app.domain import staff
+    from referral_app.infra.db import engine
+    from referral_app.services import staff
 
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     started = time.perf_counter()
@@ -84,8 +86,7 @@ def run(url: str, n_users: int) -> None:
             "FROM generate_series(1, 5000) g"))
         conn.execute(text("ANALYZE"))
     seeded = time.perf_counter() - started
-    with session_scope() as db:
-        staff.create_staff(db, "bench", "bench-password-123")
+    asyncio.run(staff.create_staff("bench", "bench-password-123"))
     client = TestClient(api)
     # The login form as a browser sends it: the page's CSRF token, from the admin's own origin.
     token = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', client.get("/admin/login").text).group(1)

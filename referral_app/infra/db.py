@@ -1,17 +1,16 @@
-"""The one SQLAlchemy engine of the process and the session factory built on it."""
+"""The one SQLAlchemy engine of the process; sessions are opened by the unit of work
+(``referral_app.services.unit_of_work``), never on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 from referral_app.settings import settings
 
@@ -132,23 +131,3 @@ def refuse_on_event_loop(_dbapi_conn, _record, _proxy) -> None:
 
 
 engine = make_engine(settings.database_url)
-
-
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    # For tests and migrations only; the app's database work goes through the service layer.
-    """A session for one unit of work; domain functions commit what they change."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-
-
-@contextmanager
-def read_scope() -> Iterator[Connection]:
-    """A plain connection for a unit of work that only reads with Core statements.
-
-    The domain's read functions take it as they take a session; without the ORM session's
-    bookkeeping a profile read costs about a tenth less CPU (issue 14). Its transaction is
-    rolled back when the block ends, as a session's is.
-    """
-    with engine.connect() as connection:
-        yield connection
