@@ -133,15 +133,23 @@ def another_app(app_server: RunningApp, tmp_path_factory, database: str | None =
         app.stop()
 
 
+def checking_engine(database_url: str):
+    """An engine on a started app's database for the tests' own seeding and checks.
+
+    The app's guard against SQL on an event loop's thread does not apply to them: this
+    process is not the app, and Playwright's sync API runs its event loop in its main thread.
+    """
+    from referral_app.infra.db import make_engine, refuse_on_event_loop
+
+    engine = make_engine(database_url)
+    event.remove(engine, "checkout", refuse_on_event_loop)
+    return engine
+
+
 @pytest.fixture(scope="session")
 def app_db(app_database):
     """A session on the running app's database, for seeding and checks."""
-    from referral_app.infra.db import make_engine, refuse_on_event_loop
-
-    engine = make_engine(app_database)
-    # The app's guard against SQL on an event loop's thread does not apply to the tests' own
-    # checks: Playwright's sync API runs its event loop in this process's main thread.
-    event.remove(engine, "checkout", refuse_on_event_loop)
+    engine = checking_engine(app_database)
     with Session(engine, expire_on_commit=False) as session:
         yield session
     engine.dispose()

@@ -43,7 +43,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT, create_test_database
-from tests.e2e.conftest import CHROMIUM, RunningApp, _free_port
+from tests.e2e.conftest import CHROMIUM, RunningApp, _free_port, checking_engine
 from tests.e2e.test_journey import new_phone, sign_in
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -223,9 +223,7 @@ def chain_db(chain_database):
     """A session on the chain app's database, for checks."""
     from sqlmodel import Session
 
-    from referral_app.infra.db import make_engine
-
-    engine = make_engine(chain_database)
+    engine = checking_engine(chain_database)
     with Session(engine, expire_on_commit=False) as session:
         yield session
     engine.dispose()
