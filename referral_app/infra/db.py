@@ -50,8 +50,8 @@ def make_engine(url: str) -> Engine:
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args={"connect_timeout": settings.database_connect_timeout_seconds},
         )
+        forbid_on_event_loop(engine)  # first: a checkout on the loop is refused before any ping
         _ping_after_idle(engine)
-        forbid_on_event_loop(engine)
         return engine
 
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

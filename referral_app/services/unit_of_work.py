@@ -22,6 +22,8 @@ the error goes on: what was committed happened.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -34,6 +36,7 @@ from referral_app.infra import db as database
 from referral_app.services.bus import bus
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class UnitOfWorkSession(Session):
@@ -82,13 +85,31 @@ async def run(work: Callable[[Session], T]) -> T:
     ``work`` calls the domain with the session and returns a plain value (it may also
     commit, and must not keep the session). Errors it raises (``DomainError``, the
     database's) reach the caller after the events of any earlier commit are dispatched.
+    A caller cancelled meanwhile (a closed page, a server shutting down) gets its
+    ``CancelledError`` at once, but the unit of work still ends and its committed events
+    are still dispatched: a thread cannot be stopped, and what it commits happened.
     """
+    finishing = asyncio.ensure_future(_run_and_dispatch(work))
+    try:
+        return await asyncio.shield(finishing)
+    except asyncio.CancelledError:
+        finishing.add_done_callback(_drop_outcome)
+        raise
+
+
+async def _run_and_dispatch(work: Callable[[Session], T]) -> T:
     result, events, error = await anyio.to_thread.run_sync(_in_thread, work)
     if events:
         await bus.dispatch(events)
     if error is not None:
         raise error
     return result  # type: ignore[return-value]
+
+
+def _drop_outcome(finished: asyncio.Future) -> None:
+    """Nobody waits for a cancelled caller's unit of work: its error is only logged."""
+    if not finished.cancelled() and finished.exception() is not None:
+        logger.warning("a unit of work whose caller was cancelled failed", exc_info=finished.exception())
 
 
 def _read_in_thread(work: Callable[[Connection], T]) -> T:

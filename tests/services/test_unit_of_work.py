@@ -94,3 +94,30 @@ def test_every_event_class_has_its_subscribers_in_the_one_table():
     for event_class in (events.CodeSent, UserCreated, UserSignedIn, InviteActivated, events.WebhookResent):
         assert event_class in SUBSCRIBERS
         assert bus.subscribers(event_class)[: len(SUBSCRIBERS[event_class])] == tuple(SUBSCRIBERS[event_class])
+
+
+def test_a_cancelled_caller_does_not_lose_the_events_its_unit_of_work_commits(db, heard):
+    """The thread cannot be stopped: what it commits happened, so its events are dispatched."""
+    import threading
+
+    release = threading.Event()
+
+    def work(session):
+        release.wait(5)
+        events.record(session, UserCreated(9))
+        session.commit()
+
+    async def scenario():
+        caller = asyncio.ensure_future(unit_of_work.run(work))
+        await asyncio.sleep(0.05)
+        caller.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        for _ in range(100):  # the unit of work ends in its own time
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+    assert heard == [UserCreated(9)]
