@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
+from referral_app.domain.clients import client_key
 from referral_app.domain.errors import RateLimited
 from referral_app.domain.locks import lock
 from referral_app.models import CodeSend
@@ -47,8 +48,11 @@ def ip_windows() -> list[Window]:
 def reserve_send(db: Session, phone_number: str, client_ip: str, now: datetime) -> None:
     """Log a send for ``phone_number`` from ``client_ip`` or raise ``RateLimited``.
 
-    Leaves the log row in the open transaction: the caller commits it with the code.
+    The per-client window counts by :func:`~referral_app.domain.clients.client_key` (an IPv6
+    client is its /64), and the log keeps that key. Leaves the log row in the open
+    transaction: the caller commits it with the code.
     """
+    client_ip = client_key(client_ip)
     if settings.rate_limits_enabled:
         lock(db, f"send:phone:{phone_number}")
         lock(db, f"send:ip:{client_ip}")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from referral_app.domain.clients import client_key
 from referral_app.domain.clock import utcnow
 from referral_app.domain.errors import InvalidCredentials, InvalidInput, StaffLockedOut
 from referral_app.domain.locks import lock
@@ -79,6 +80,7 @@ def authenticate_staff(
     """
     now = now or utcnow()
     username = (username or "")[:64]
+    client_ip = client_key(client_ip)  # an IPv6 client is its /64 (domain/clients.py)
     lock(db, f"staff-login:{username}")
     retry_after = max(_lockout_left(db, StaffLoginFailure.username == username, now),
                       _lockout_left(db, StaffLoginFailure.client_ip == client_ip, now))

@@ -27,10 +27,10 @@ from functools import cache, lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from referral_app.domain.clients import UNKNOWN, client_key  # noqa: F401 (the limits' unit, used by sockets and logs)
 from referral_app.infra.framework.granian import proxy_headers_resolver
 from referral_app.settings import settings
 
-UNKNOWN = "unknown"
 _SCHEMES = {"http", "https"}
 
 
@@ -57,22 +57,6 @@ def client_address(host: str | None) -> str:
     """An address in its one text form (``2001:db8::7``, IPv4 for ``::ffff:a.b.c.d``), or ``unknown``."""
     address = _parse(host or "")
     return UNKNOWN if address is None else str(address)
-
-
-@lru_cache(maxsize=4096)  # per log record at WARNING and above, and per websocket handshake
-def client_key(address: str) -> str:
-    """The unit per-client limits count in: an IPv4 address as it is, an IPv6 address's /64
-    network (``2001:db8:1:2::/64``), ``unknown`` for anything else.
-
-    One IPv6 subscriber is normally given a whole /64 (RFC 6177, RFC 7421), so counting
-    single IPv6 addresses would let one client be 2**64 clients.
-    """
-    parsed = _parse(address)
-    if parsed is None:
-        return UNKNOWN
-    if isinstance(parsed, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))
-    return str(parsed)
 
 
 def request_client_ip(scope: Scope) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import select
 
 from referral_app.models import AuthSession, CodeSend, User
+from referral_app.referral_app import api
 from tests.api.conftest import CLIENT_ADDRESS, PHONE_A, PHONE_B, PHONE_C, assert_error
 
 
@@ -29,6 +31,21 @@ def test_forwarded_for_from_an_untrusted_peer_does_not_escape_the_ip_limit(clien
         for i in range(5)
     ]
     assert statuses == [200, 200, 200, 429, 429]
+
+
+def test_addresses_of_one_ipv6_slash_64_share_one_ip_limit(db, send_limits, monkeypatch):
+    """One IPv6 subscriber holds a whole /64 (RFC 6177): rotating addresses in it is one client."""
+    monkeypatch.setattr(send_limits, "sends_per_ip_10min", 3)
+
+    def send(address: str, number: int) -> int:
+        with TestClient(api, client=(address, 40000)) as client:
+            return client.post("/api/v1/auth/request_code/", json={"phone_number": f"+7912345{number:04d}"}).status_code
+
+    assert [send(f"2001:db8:1:2::{i + 1:x}", i) for i in range(5)] == [200, 200, 200, 429, 429]
+    assert send("2001:db8:1:3::1", 10) == 200  # the next /64 is another client
+    assert db.exec(select(CodeSend.client_ip).order_by(CodeSend.id)).all() == ["2001:db8:1:2::/64"] * 3 + [
+        "2001:db8:1:3::/64"
+    ]
 
 
 def test_forwarded_for_from_a_trusted_proxy_names_the_client(client, db, send_limits, monkeypatch):

@@ -100,6 +100,17 @@ def test_five_failures_lock_the_name_out_even_with_the_right_password(db, actor)
         asyncio.run(staff.sign_in(NAME, PASSWORD, "198.51.100.1"))
 
 
+def test_failures_from_one_ipv6_slash_64_lock_it_out_whatever_the_address(db, actor):
+    """Password spraying over many names from addresses of one /64 is one client's failures."""
+    for i in range(5):
+        with pytest.raises(InvalidCredentials):
+            asyncio.run(staff.sign_in(f"nobody{i}", "not the password!", f"2001:db8:5:6::{i + 1:x}"))
+    with pytest.raises(StaffLockedOut):
+        asyncio.run(staff.sign_in(NAME, PASSWORD, "2001:db8:5:6::99"))
+    account = asyncio.run(staff.sign_in(NAME, PASSWORD, "2001:db8:5:7::1"))  # another /64: another client
+    assert account
+
+
 def test_staff_accounts_need_a_free_name(db, actor):
     with pytest.raises(UsernameTaken):
         asyncio.run(staff.create_staff(NAME, PASSWORD))
