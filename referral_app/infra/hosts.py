@@ -51,7 +51,9 @@ REFUSED_CODE = "request.host_not_allowed"
 def host_name(value: str | None) -> str | None:
     """The host name of a ``Host`` header (RFC 9110 §7.2: ``host[:port]``), lower-case, without
     the port and an IPv6 address's brackets; None for anything that is not a host."""
-    if not value:
+    if not value or any(char in value for char in "/?#@\\"):
+        # urlsplit would pass ``host?`` and ``host#`` (an empty query or fragment), which
+        # Starlette then takes for an invalid Host and answers with the server's own address.
         return None
     try:
         parts = urlsplit("//" + value.strip())

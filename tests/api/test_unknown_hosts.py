@@ -172,3 +172,19 @@ def test_the_app_warns_at_start_about_plain_http_and_unconfigured_hosts(monkeypa
         assert len(lines) == (1 if warned else 0), url
     monkeypatch.setattr(settings, "public_url", "")
     assert any("ALLOWED_HOSTS" in warning for warning in hosts.startup_warnings())
+
+
+@pytest.mark.parametrize("value", ["app.example.com?", "app.example.com#", "app.example.com/", "a@app.example.com",
+                                   "app.example.com\\x"])
+def test_a_host_with_url_punctuation_is_no_host(value):
+    """``app.example.com?`` once passed (an empty query) and made the admin's redirects name the
+    backend's own address; RFC 9110 §7.2 allows none of these characters in a Host."""
+    assert hosts.host_name(value) is None
+    assert hosts.host_name("app.example.com:8443") == "app.example.com"
+
+
+def test_an_admin_redirect_never_names_the_backend_for_a_host_with_a_query_mark(db, production):
+    with TestClient(api, client=CLIENT_ADDRESS, base_url="http://app.example.com") as client:
+        response = client.get("/admin/", headers={"Host": "app.example.com?"}, follow_redirects=False)
+    assert response.status_code == 400
+    assert "location" not in response.headers
