@@ -121,20 +121,36 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start redis-server and wait until it answers. Its first start takes another free port
+        if the one picked was taken meanwhile (another test process may grab the same free port
+        between the pick and the bind); a restart keeps its port, as a restarted server would."""
+        for _ in range(3):
+            if self._start_on_port():
+                self._started = True
+                return
+            if getattr(self, "_started", False):
+                break
+            self.port = _free_port()
+        raise RuntimeError(f"redis-server exited with {self.process.returncode}: {self._log.strip()[-500:]}")
+
+    def _start_on_port(self) -> bool:
         import redis
 
         command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                    "--daemonize", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1).ping()
-                return
-            except Exception:  # noqa: BLE001 - not up yet
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}") from None
-                time.sleep(0.1)
+        with tempfile.TemporaryFile("w+") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1).ping()
+                    return True
+                except Exception:  # noqa: BLE001 - not up yet
+                    if self.process.poll() is not None:
+                        log.seek(0)
+                        self._log = log.read()
+                        return False
+                    time.sleep(0.1)
         raise RuntimeError("redis-server did not answer within 15 s")
 
     def kill(self) -> None:
