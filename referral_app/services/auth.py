@@ -16,7 +16,6 @@ from referral_app.domain import auth, sessions
 from referral_app.domain.codes import IssuedCode
 from referral_app.domain.errors import DomainError
 from referral_app.domain import sms
-from referral_app.domain.sms import SmsSender
 from referral_app.services import unit_of_work
 
 
@@ -33,32 +32,30 @@ async def withdraw_code(issued: IssuedCode) -> None:
     await unit_of_work.run(lambda db: auth.code_not_sent(db, issued))
 
 
-async def deliver_code(
-    issued: IssuedCode, language: str | None = None, sender: SmsSender | None = None
-) -> IssuedCode | None:
+async def deliver_code(issued: IssuedCode, language: str | None = None) -> IssuedCode | None:
     """Send ``issued`` by SMS in ``language``, within ``SMS_SEND_TIMEOUT_SECONDS``; start its lifetime.
 
     Returns the code with its final expiry (counted from the gateway's acceptance), or
     None when a newer request for the number replaced it meanwhile. A gateway that fails
     or misses the deadline raises ``Unavailable`` after the code is withdrawn (any other
-    error is raised after the withdrawal too). Dispatches ``CodeSent``. ``sender`` defaults
-    to the configured gateway (``domain.sms.sms_sender``).
+    error is raised after the withdrawal too). Dispatches ``CodeSent``. The gateway is
+    ``domain.sms.sms_sender``, looked up at each call (tests replace it there).
     """
     try:
-        accepted_at = await auth.send_code(issued, sender or sms.sms_sender, language)
+        accepted_at = await auth.send_code(issued, sms.sms_sender, language)
     except Exception:
         await withdraw_code(issued)
         raise
     return await unit_of_work.run(lambda db: auth.code_accepted(db, issued, accepted_at))
 
 
-async def request_code(raw_phone: Any, client_ip: str, sender: SmsSender | None = None) -> IssuedCode:
+async def request_code(raw_phone: Any, client_ip: str) -> IssuedCode:
     """Issue a code and send it (:func:`issue_code`, then :func:`deliver_code`); the REST route's use case.
 
     Returns the issued code (``ttl_seconds`` counts from the acceptance).
     """
     issued = await issue_code(raw_phone, client_ip)
-    await deliver_code(issued, sender=sender)
+    await deliver_code(issued)
     return issued
 
 
