@@ -28,6 +28,7 @@ from functools import cache, lru_cache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from referral_app.domain.clients import UNKNOWN, client_key  # noqa: F401 (the limits' unit, used by sockets and logs)
+from referral_app.domain.clients import parse_address as _parse
 from referral_app.infra.framework.granian import proxy_headers_resolver
 from referral_app.settings import settings
 
@@ -37,19 +38,6 @@ _SCHEMES = {"http", "https"}
 @cache
 def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
-
-
-@lru_cache(maxsize=4096)  # runs for every request (the access log); parsing is not free
-def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        # A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d; it must still match an
-        # IPv4 TRUSTED_PROXIES entry and count as the same client as over IPv4.
-        return address.ipv4_mapped
-    return address
 
 
 @lru_cache(maxsize=4096)  # twice per request (the proxy-header middleware, the access log)
